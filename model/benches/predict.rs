@@ -1,0 +1,23 @@
+//! One customer's prediction with the bundled model (the bar: under 2 µs).
+//! Compare with `python3 training/bench_xgboost.py` (XGBoost's `inplace_predict`) on the same machine.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use model::Model;
+
+fn bench(c: &mut Criterion) {
+    let model = Model::bundled().expect("bundled model loads");
+    let features = [
+        670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
+    ];
+    c.bench_function("predict one customer (bundled model)", |b| {
+        b.iter(|| model.probability(black_box(&features)))
+    });
+    c.bench_function("load bundled model", |b| {
+        b.iter(|| Model::bundled().unwrap())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

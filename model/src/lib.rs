@@ -1,0 +1,18 @@
+//! The churn domain and its model, with no web or async runtime dependencies.
+//!
+//! - [`fields`]: the one table of input rules (drives API validation and the web form).
+//! - [`Customer`]: a valid profile, made only by parsing.
+//! - [`xgboost::Forest`]: a pure-Rust XGBoost evaluator; [`Model`] adds identity and threshold.
+//! - [`Predictor`]: the one seam every backend (embedded, SageMaker) implements.
+
+pub mod customer;
+pub mod fields;
+mod model;
+pub mod predictor;
+pub mod xgboost;
+
+pub use customer::{
+    Customer, FEATURE_COUNT, FEATURE_NAMES, Features, Gender, Geography, InvalidCustomer,
+};
+pub use model::{BUNDLED_MODEL_CARD, BUNDLED_MODEL_JSON, Model};
+pub use predictor::{Label, PredictError, Prediction, Predictor};

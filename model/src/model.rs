@@ -1,0 +1,80 @@
+//! A servable model: the forest plus what callers need to know about it.
+
+use sha2::{Digest, Sha256};
+
+use crate::customer::{Customer, Features};
+use crate::predictor::Prediction;
+use crate::xgboost::{Forest, ModelError};
+
+/// The bundled model, compiled into every binary so it runs with no files beside it.
+/// Reproduce it with `training/train.py`.
+pub const BUNDLED_MODEL_JSON: &str = include_str!("../churn-xgb.json");
+/// The bundled model's card: features, threshold, cross-validated quality, data hash.
+pub const BUNDLED_MODEL_CARD: &str = include_str!("../model-card.json");
+
+/// A loaded model with its identity and decision threshold.
+#[derive(Debug, Clone)]
+pub struct Model {
+    forest: Forest,
+    id: String,
+    threshold: f64,
+}
+
+impl Model {
+    /// The bundled model with the threshold from its card.
+    pub fn bundled() -> Result<Model, ModelError> {
+        let card: serde_json::Value = serde_json::from_str(BUNDLED_MODEL_CARD)
+            .map_err(|e| ModelError::Invalid(format!("bundled model card: {e}")))?;
+        let threshold = card
+            .get("threshold")
+            .and_then(serde_json::Value::as_f64)
+            .ok_or_else(|| ModelError::Invalid("bundled model card has no threshold".to_owned()))?;
+        Model::from_bytes(BUNDLED_MODEL_JSON.as_bytes(), threshold)
+    }
+
+    /// Any XGBoost JSON/UBJSON model; "Will Exit" when the probability reaches `threshold`.
+    pub fn from_bytes(bytes: &[u8], threshold: f64) -> Result<Model, ModelError> {
+        if !(threshold > 0.0 && threshold < 1.0) {
+            return Err(ModelError::Invalid(format!(
+                "threshold {threshold} must be strictly between 0 and 1"
+            )));
+        }
+        let forest = Forest::from_bytes(bytes)?;
+        let digest = Sha256::digest(bytes);
+        let id = format!("churn-xgb-{}", hex(&digest[..6]));
+        Ok(Model {
+            forest,
+            id,
+            threshold,
+        })
+    }
+
+    /// Scores one feature vector (missing values as NaN). Allocation-free.
+    pub fn probability(&self, features: &Features) -> f32 {
+        self.forest.predict(features)
+    }
+
+    pub fn predict_one(&self, customer: &Customer) -> Prediction {
+        Prediction::new(
+            f64::from(self.probability(&customer.features())),
+            self.threshold,
+        )
+    }
+
+    /// `churn-xgb-` and the first 12 hex digits of the model file's SHA-256.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    pub fn forest(&self) -> &Forest {
+        &self.forest
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

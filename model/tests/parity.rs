@@ -1,0 +1,141 @@
+//! The evaluator returns XGBoost's own probabilities (max |Δ| ≤ 1e-6), on fixtures that
+//! `training/parity_fixture.py` and `training/legacy_fixture.py` generated with XGBoost.
+
+use std::path::{Path, PathBuf};
+
+use model::{FEATURE_COUNT, Features, Model};
+
+const TOLERANCE: f64 = 1e-6;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Rows of a parity CSV: 12 features (empty = missing) and XGBoost's probability.
+fn read_parity_csv(path: &Path) -> Vec<(Features, f64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    assert_eq!(
+        &header[..FEATURE_COUNT],
+        model::FEATURE_NAMES,
+        "fixture columns are the model's features"
+    );
+    lines
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let mut x = [f32::NAN; FEATURE_COUNT];
+            for (slot, cell) in x.iter_mut().zip(&cells) {
+                if !cell.is_empty() {
+                    *slot = cell.parse().expect("a number");
+                }
+            }
+            (x, cells[FEATURE_COUNT].parse().expect("a probability"))
+        })
+        .collect()
+}
+
+/// Largest |ours - XGBoost's| over the fixture.
+pub fn max_difference(model: &Model, rows: &[(Features, f64)]) -> f64 {
+    rows.iter()
+        .map(|(x, expected)| (f64::from(model.probability(x)) - expected).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn the_bundled_model_matches_xgboost_on_2500_rows_with_missing_values() {
+    let rows = read_parity_csv(&fixture("parity.csv"));
+    assert!(
+        rows.len() >= 2000,
+        "at least 2,000 rows, got {}",
+        rows.len()
+    );
+    assert!(
+        rows.iter()
+            .filter(|(x, _)| x.iter().any(|v| v.is_nan()))
+            .count()
+            > 50,
+        "the fixture exercises missing values"
+    );
+    let model = Model::bundled().unwrap();
+    let diff = max_difference(&model, &rows);
+    println!(
+        "bundled JSON model: max |Δ| = {diff:e} over {} rows",
+        rows.len()
+    );
+    assert!(diff <= TOLERANCE, "max difference {diff} > {TOLERANCE}");
+}
+
+#[test]
+fn the_same_model_saved_as_ubjson_gives_the_same_probabilities() {
+    let rows = read_parity_csv(&fixture("parity.csv"));
+    let bytes = std::fs::read(fixture("churn-xgb.ubj")).unwrap();
+    let model = Model::from_bytes(&bytes, 0.5).unwrap();
+    let diff = max_difference(&model, &rows);
+    assert!(diff <= TOLERANCE, "UBJSON max difference {diff}");
+    let json = Model::bundled().unwrap();
+    for (x, _) in &rows {
+        assert_eq!(
+            model.probability(x),
+            json.probability(x),
+            "UBJSON and JSON agree bit for bit"
+        );
+    }
+}
+
+#[test]
+fn a_model_saved_by_xgboost_1_7_matches_its_predictions() {
+    let rows = read_parity_csv(&fixture("legacy-1.7-parity.csv"));
+    let bytes = std::fs::read(fixture("legacy-1.7.json")).unwrap();
+    let model = Model::from_bytes(&bytes, 0.5).unwrap();
+    assert_eq!(model.forest().xgboost_version, "1.7.6");
+    let diff = max_difference(&model, &rows);
+    assert!(diff <= TOLERANCE, "1.7 layout max difference {diff}");
+}
+
+#[test]
+fn dart_and_multiclass_models_are_refused_with_a_clear_error() {
+    for (file, expected) in [
+        ("dart.json", "booster \"dart\""),
+        ("softprob.json", "objective \"multi:softprob\""),
+    ] {
+        let bytes = std::fs::read(fixture(file)).unwrap();
+        let err = Model::from_bytes(&bytes, 0.5).unwrap_err().to_string();
+        assert!(err.contains(expected), "{file}: {err}");
+    }
+}
+
+#[test]
+fn truncated_or_corrupted_model_files_are_errors_not_panics() {
+    for file in ["churn-xgb.ubj", "legacy-1.7.json"] {
+        let bytes = std::fs::read(fixture(file)).unwrap();
+        for cut in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
+            assert!(
+                Model::from_bytes(&bytes[..cut], 0.5).is_err(),
+                "{file} cut at {cut}"
+            );
+        }
+        let mut flipped = bytes.clone();
+        for i in (0..flipped.len()).step_by(61) {
+            flipped[i] ^= 0x5a;
+            // Either refused or still a valid model; never a panic.
+            let _ = Model::from_bytes(&flipped, 0.5);
+        }
+    }
+}
+
+#[test]
+fn the_bundled_model_uses_the_churn_features_in_order() {
+    let card: serde_json::Value = serde_json::from_str(model::BUNDLED_MODEL_CARD).unwrap();
+    let model_json: serde_json::Value = serde_json::from_str(model::BUNDLED_MODEL_JSON).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value(v.clone()).expect("a list of names")
+    };
+    assert_eq!(names(&card["feature_names"]), model::FEATURE_NAMES);
+    assert_eq!(
+        names(&model_json["learner"]["feature_names"]),
+        model::FEATURE_NAMES
+    );
+}
