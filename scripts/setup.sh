@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Churn Predict needs on a fresh Debian machine (idempotent; skips what is there).
+#   scripts/setup.sh          what running the server needs
+#   scripts/setup.sh --test   plus what the whole test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=false
+[[ "${1:-}" == "--test" ]] && want_tests=true
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=()
+command -v cc >/dev/null || apt_packages+=(build-essential)
+command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
+if ((${#apt_packages[@]})); then
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_packages[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust (rustup) first" >&2; exit 1; }
+
+if $want_tests; then
+  # Training reproduces the bundled model in a test; pinned versions keep it byte-identical.
+  python3 -m pip install -q --disable-pip-version-check -r training/requirements.txt
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then formatting, lints, and every test
+# (unit, model parity, integration over real HTTP).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace

@@ -1,0 +1,153 @@
+//! The JSON prediction API: `POST /predict` (and `POST /` with a JSON body), `GET /healthz`,
+//! `GET /model`.
+
+pub mod request;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get, routing::post};
+use model::{Label, Prediction};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use request::PredictRequest;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/predict", post(predict))
+        .route("/healthz", get(healthz))
+        .route("/model", get(model_info))
+}
+
+/// A JSON body: checked for its content type and size, then parsed, with every failure in
+/// our error shape (axum's own `Json` rejections are plain text).
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        if !is_json(&content_type) {
+            return Err(ApiError::UnsupportedMediaType(content_type));
+        }
+        let bytes = read_body(req.into_body(), state.limits.max_body_bytes).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::MalformedJson(e.to_string()))
+    }
+}
+
+/// `application/json`, with or without parameters such as `; charset=utf-8`.
+pub fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads a body up to `limit` bytes; larger bodies are refused without being buffered whole.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    to_bytes(body, limit).await.map_err(|e| {
+        // http-body-util reports an exceeded limit as a `LengthLimitError` source.
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge(limit)
+        } else {
+            ApiError::UnreadableBody(e.to_string())
+        }
+    })
+}
+
+/// One answer, in the original contract's words (`result` is what existing scripts read).
+#[derive(Debug, Serialize)]
+pub struct Answer<'a> {
+    pub result: Label,
+    pub probability: f64,
+    pub threshold: f64,
+    pub model: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchAnswer<'a> {
+    pub predictions: Vec<Row>,
+    pub threshold: f64,
+    pub model: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub result: Label,
+    pub probability: f64,
+}
+
+pub async fn predict(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let request = request::parse(&body, state.limits.max_batch)?;
+    let predictions = state.predictor.predict(request.customers()).await?;
+    Ok(answer(&state, &request, &predictions))
+}
+
+/// Shapes predictions as the request asked: one answer, or a batch in input order.
+pub fn answer(state: &AppState, request: &PredictRequest, predictions: &[Prediction]) -> Response {
+    let model = state.predictor.model_id();
+    let threshold = state.predictor.threshold();
+    match (request, predictions) {
+        (PredictRequest::One(_), [p]) => Json(Answer {
+            result: p.label,
+            probability: p.probability,
+            threshold,
+            model,
+        })
+        .into_response(),
+        _ => Json(BatchAnswer {
+            predictions: predictions
+                .iter()
+                .map(|p| Row {
+                    result: p.label,
+                    probability: p.probability,
+                })
+                .collect(),
+            threshold,
+            model,
+        })
+        .into_response(),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "model": state.predictor.model_id(),
+        "backend": state.predictor.backend(),
+    }))
+}
+
+/// What the model expects and how it was judged, for people and scripts.
+async fn model_info(State(state): State<AppState>) -> Json<Value> {
+    let fields: Vec<Value> = model::fields::FIELDS
+        .iter()
+        .map(|f| serde_json::json!({"name": f.name, "label": f.label, "allowed": f.rule.allowed()}))
+        .collect();
+    Json(serde_json::json!({
+        "model": state.predictor.model_id(),
+        "backend": state.predictor.backend(),
+        "threshold": state.predictor.threshold(),
+        "feature_names": model::FEATURE_NAMES,
+        "fields": fields,
+        "max_batch": state.limits.max_batch,
+        "max_body_bytes": state.limits.max_body_bytes,
+        "card": state.model_card.as_deref(),
+    }))
+}
