@@ -4,5 +4,6 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod model_file;
 pub mod startup;
 pub mod telemetry;

@@ -34,8 +34,7 @@ impl AppState {
     pub fn from_settings(settings: &Settings) -> anyhow::Result<AppState> {
         let (model, model_card) = match &settings.model_path {
             Some(path) => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("reading MODEL_PATH {}", path.display()))?;
+                let bytes = crate::model_file::read(path)?;
                 let model = Model::from_bytes(&bytes, settings.model_threshold)
                     .with_context(|| format!("loading MODEL_PATH {}", path.display()))?;
                 (model, None)

@@ -2,5 +2,6 @@
 //! One test binary (declared modules) so it builds once.
 
 mod helpers;
+mod model_path;
 mod predict;
 mod rejects;
