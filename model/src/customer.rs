@@ -46,6 +46,11 @@ const VECTOR_FIELDS: [&Field; FEATURE_COUNT] = [
 ];
 const FIRST_GEOGRAPHY: usize = 9;
 
+/// The field of the table that feature `i` (in [`FEATURE_NAMES`] order) comes from.
+pub fn field_of_feature(i: usize) -> &'static Field {
+    VECTOR_FIELDS[i]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Geography {
     France,

@@ -6,6 +6,7 @@
 //! - [`Predictor`]: the one seam every backend (embedded, SageMaker) implements.
 
 pub mod customer;
+pub mod explain;
 pub mod fields;
 mod model;
 pub mod predictor;

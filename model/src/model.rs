@@ -3,6 +3,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::customer::{Customer, Features};
+use crate::explain::{self, Reason};
 use crate::predictor::Prediction;
 use crate::xgboost::{Forest, ModelError};
 
@@ -59,6 +60,14 @@ impl Model {
             f64::from(self.probability(&customer.features())),
             self.threshold,
         )
+    }
+
+    /// Each field's effect on this customer's prediction, strongest first (`None` if the
+    /// model file lacks the statistics explanations need).
+    pub fn explain(&self, customer: &Customer) -> Option<Vec<Reason>> {
+        self.forest
+            .contributions(&customer.features())
+            .map(|c| explain::reasons(&c))
     }
 
     /// `churn-xgb-` and the first 12 hex digits of the model file's SHA-256.

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::customer::Customer;
+use crate::explain::Reason;
 use crate::model::Model;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -90,6 +91,12 @@ pub trait Predictor: Send + Sync {
 
     /// Short backend name for logs and `/healthz` (`embedded`, `sagemaker`).
     fn backend(&self) -> &'static str;
+
+    /// Why the model scores this customer as it does, strongest reason first, when the
+    /// backend can tell (a remote endpoint cannot).
+    fn explain(&self, _customer: &Customer) -> Option<Vec<Reason>> {
+        None
+    }
 }
 
 /// The embedded model answers in-process in microseconds, so it runs inline on the caller's task.
@@ -112,5 +119,9 @@ impl Predictor for Model {
 
     fn backend(&self) -> &'static str {
         "embedded"
+    }
+
+    fn explain(&self, customer: &Customer) -> Option<Vec<Reason>> {
+        Model::explain(self, customer)
     }
 }

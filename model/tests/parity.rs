@@ -139,3 +139,40 @@ fn the_bundled_model_uses_the_churn_features_in_order() {
         model::FEATURE_NAMES
     );
 }
+
+#[test]
+fn explanations_match_xgboosts_approximate_contributions() {
+    let path = fixture("contribs.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let model = Model::bundled().unwrap();
+    let mut worst = 0.0f64;
+    let mut rows = 0;
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let mut x = [f32::NAN; FEATURE_COUNT];
+        for (slot, cell) in x.iter_mut().zip(&cells) {
+            if !cell.is_empty() {
+                *slot = cell.parse().unwrap();
+            }
+        }
+        let ours = model
+            .forest()
+            .contributions(&x)
+            .expect("the bundled model can explain");
+        for (i, cell) in cells[FEATURE_COUNT..].iter().enumerate() {
+            let expected: f64 = cell.parse().unwrap();
+            worst = worst.max((f64::from(ours[i]) - expected).abs());
+        }
+        // The contributions add up to the margin behind the probability.
+        let margin: f32 = ours.iter().sum();
+        let p = 1.0 / (1.0 + (-f64::from(margin)).exp());
+        assert!(
+            (p - f64::from(model.probability(&x))).abs() < 1e-5,
+            "row {rows}"
+        );
+        rows += 1;
+    }
+    println!("contributions: max |Δ| = {worst:e} over {rows} rows");
+    assert!(rows >= 500);
+    assert!(worst <= 1e-5, "max difference {worst}");
+}

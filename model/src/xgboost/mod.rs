@@ -46,6 +46,9 @@ pub struct Forest {
     nodes: Vec<Node>,
     roots: Vec<u32>,
     base_margin: f32,
+    /// Each node's expected leaf value over the training data (cover-weighted), parallel to
+    /// `nodes`, for explanations. `None` if the file lacks the `sum_hessian` statistics.
+    means: Option<Vec<f32>>,
     /// The XGBoost version that saved the model, as `major.minor.patch`.
     pub xgboost_version: String,
 }
@@ -113,6 +116,7 @@ impl Forest {
             nodes: Vec::new(),
             roots: Vec::with_capacity(trees.len()),
             base_margin,
+            means: Some(Vec::new()),
             xgboost_version: version(doc),
         };
         for (i, tree) in trees.iter().enumerate() {
@@ -208,6 +212,46 @@ impl Forest {
             self.nodes.push(node);
         }
         self.roots.push(global(0)?);
+        self.add_means(tree, offset)
+    }
+
+    /// XGBoost's node mean values (`FillNodeMeanValue`): a leaf's value, or the children's
+    /// means weighted by their hessian sums. Children follow parents, so one backward pass.
+    fn add_means(&mut self, tree: &Value, offset: usize) -> Result<(), String> {
+        let Some(means) = &mut self.means else {
+            return Ok(());
+        };
+        let Some(hessians) = tree.get("sum_hessian").and_then(Value::as_array) else {
+            self.means = None;
+            return Ok(());
+        };
+        let nodes = &self.nodes[offset..];
+        if hessians.len() != nodes.len() {
+            return Err(format!(
+                "`sum_hessian` has {} entries, the tree {}",
+                hessians.len(),
+                nodes.len()
+            ));
+        }
+        let hessian = |i: usize| {
+            hessians[i]
+                .as_f64()
+                .map(|h| h as f32)
+                .ok_or("a hessian sum is not a number")
+        };
+        let mut tree_means = vec![0.0f32; nodes.len()];
+        for i in (0..nodes.len()).rev() {
+            let node = nodes[i];
+            tree_means[i] = if node.feature == LEAF {
+                node.value
+            } else {
+                let (l, r) = (node.left as usize - offset, node.right as usize - offset);
+                let mut mean = tree_means[l] * hessian(l)?;
+                mean += tree_means[r] * hessian(r)?;
+                mean / hessian(i)?
+            };
+        }
+        means.extend(tree_means);
         Ok(())
     }
 
@@ -245,13 +289,43 @@ impl Forest {
         if node.feature == LEAF {
             return node;
         }
+        self.nodes[self.child(node, x)]
+    }
+
+    /// The index of the child that `x` goes to from a split node.
+    #[inline(always)]
+    fn child(&self, node: Node, x: &Features) -> usize {
         let value = x[(node.feature & !DEFAULT_LEFT) as usize];
         let go_left = if value.is_nan() {
             node.feature & DEFAULT_LEFT != 0
         } else {
             value < node.value
         };
-        self.nodes[if go_left { node.left } else { node.right } as usize]
+        (if go_left { node.left } else { node.right }) as usize
+    }
+
+    /// Each feature's contribution to the margin (log-odds) and, last, the bias: XGBoost's
+    /// `pred_contribs=True, approx_contribs=True` (Saabas: the change in a node's expected
+    /// value along the path is credited to the split's feature). They sum to the margin.
+    /// `None` when the model file carries no hessian sums.
+    pub fn contributions(&self, x: &Features) -> Option<[f32; FEATURE_COUNT + 1]> {
+        let means = self.means.as_ref()?;
+        let mut out = [0.0f32; FEATURE_COUNT + 1];
+        for &root in &self.roots {
+            let mut index = root as usize;
+            let mut expected = means[index];
+            out[FEATURE_COUNT] += expected;
+            while self.nodes[index].feature != LEAF {
+                let node = self.nodes[index];
+                let feature = (node.feature & !DEFAULT_LEFT) as usize;
+                index = self.child(node, x);
+                let next = means[index];
+                out[feature] += next - expected;
+                expected = next;
+            }
+        }
+        out[FEATURE_COUNT] += self.base_margin;
+        Some(out)
     }
 
     pub fn num_trees(&self) -> usize {

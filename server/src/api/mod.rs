@@ -4,7 +4,7 @@
 pub mod request;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
@@ -75,6 +75,39 @@ pub struct Answer<'a> {
     pub probability: f64,
     pub threshold: f64,
     pub model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<ReasonOut>>,
+}
+
+/// One field's effect on a prediction, for `?explain=true`.
+#[derive(Debug, Serialize)]
+pub struct ReasonOut {
+    pub field: &'static str,
+    /// Change in the log-odds of leaving; positive raises the risk.
+    pub effect: f32,
+    pub text: String,
+}
+
+/// `?explain=true` asks for reasons (when the backend can give them).
+fn wants_reasons(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| matches!(pair, "explain=true" | "explain=1"))
+    })
+}
+
+fn reasons(state: &AppState, customer: &model::Customer) -> Option<Vec<ReasonOut>> {
+    let reasons = state.predictor.explain(customer)?;
+    Some(
+        reasons
+            .iter()
+            .map(|r| ReasonOut {
+                field: r.field.name,
+                effect: r.effect,
+                text: model::explain::describe(r, customer),
+            })
+            .collect(),
+    )
 }
 
 #[derive(Debug, Serialize)]
@@ -88,35 +121,58 @@ pub struct BatchAnswer<'a> {
 pub struct Row {
     pub result: Label,
     pub probability: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<Vec<ReasonOut>>,
 }
 
 pub async fn predict(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let request = request::parse(&body, state.limits.max_batch)?;
     let predictions = state.predictor.predict(request.customers()).await?;
-    Ok(answer(&state, &request, &predictions))
+    Ok(answer(
+        &state,
+        &request,
+        &predictions,
+        wants_reasons(query.as_deref()),
+    ))
 }
 
 /// Shapes predictions as the request asked: one answer, or a batch in input order.
-pub fn answer(state: &AppState, request: &PredictRequest, predictions: &[Prediction]) -> Response {
+pub fn answer(
+    state: &AppState,
+    request: &PredictRequest,
+    predictions: &[Prediction],
+    explain: bool,
+) -> Response {
     let model = state.predictor.model_id();
     let threshold = state.predictor.threshold();
+    let reasons_for = |customer| {
+        if explain {
+            reasons(state, customer)
+        } else {
+            None
+        }
+    };
     match (request, predictions) {
-        (PredictRequest::One(_), [p]) => Json(Answer {
+        (PredictRequest::One(customer), [p]) => Json(Answer {
             result: p.label,
             probability: p.probability,
             threshold,
             model,
+            reasons: reasons_for(customer),
         })
         .into_response(),
         _ => Json(BatchAnswer {
             predictions: predictions
                 .iter()
-                .map(|p| Row {
+                .zip(request.customers())
+                .map(|(p, customer)| Row {
                     result: p.label,
                     probability: p.probability,
+                    reasons: reasons_for(customer),
                 })
                 .collect(),
             threshold,

@@ -163,3 +163,46 @@ async fn the_model_endpoint_describes_features_fields_and_card() {
             >= 0.86
     );
 }
+
+#[tokio::test]
+async fn explain_true_adds_every_fields_effect_strongest_first() {
+    let app = spawn_app().await;
+    let body = r#"{"data": [500, 0, 62, 2, 120000.0, 3, 1, 0, 100000.0, 0, 1, 0]}"#;
+    let (_, plain) = app.post_json("/predict", body).await;
+    assert!(
+        plain.get("reasons").is_none(),
+        "reasons are opt-in: {plain}"
+    );
+
+    let (status, explained) = app.post_json("/predict?explain=true", body).await;
+    assert_eq!(status, 200, "{explained}");
+    assert_eq!(explained["probability"], plain["probability"]);
+    let reasons = explained["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 10, "one reason per field: {explained}");
+    let effects: Vec<f64> = reasons
+        .iter()
+        .map(|r| r["effect"].as_f64().unwrap())
+        .collect();
+    assert!(
+        effects.windows(2).all(|w| w[0].abs() >= w[1].abs()),
+        "strongest first: {effects:?}"
+    );
+    assert!(
+        reasons[0]["text"].as_str().unwrap().contains("the risk"),
+        "{}",
+        reasons[0]
+    );
+    // For this classic leaver the strongest reasons push towards leaving.
+    assert!(effects[0] > 0.0, "{explained}");
+
+    let (_, batch) = app
+        .post_json(
+            "/predict?explain=1",
+            r#"{"instances": [[670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]]}"#,
+        )
+        .await;
+    assert_eq!(
+        batch["predictions"][0]["reasons"].as_array().unwrap().len(),
+        10
+    );
+}
