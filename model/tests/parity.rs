@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use model::{FEATURE_COUNT, Features, Model};
+mod common;
+
+use model::{Features, Model};
 
 const TOLERANCE: f64 = 1e-6;
 
@@ -13,27 +15,11 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Rows of a parity CSV: 12 features (empty = missing) and XGBoost's probability.
+/// Rows of a parity CSV: the features and XGBoost's probability.
 fn read_parity_csv(path: &Path) -> Vec<(Features, f64)> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    assert_eq!(
-        &header[..FEATURE_COUNT],
-        model::FEATURE_NAMES,
-        "fixture columns are the model's features"
-    );
-    lines
-        .map(|line| {
-            let cells: Vec<&str> = line.split(',').collect();
-            let mut x = [f32::NAN; FEATURE_COUNT];
-            for (slot, cell) in x.iter_mut().zip(&cells) {
-                if !cell.is_empty() {
-                    *slot = cell.parse().expect("a number");
-                }
-            }
-            (x, cells[FEATURE_COUNT].parse().expect("a probability"))
-        })
+    common::read_fixture_csv(path)
+        .into_iter()
+        .map(|row| (row.features, row.outputs[0]))
         .collect()
 }
 
@@ -142,32 +128,22 @@ fn the_bundled_model_uses_the_churn_features_in_order() {
 
 #[test]
 fn explanations_match_xgboosts_approximate_contributions() {
-    let path = fixture("contribs.csv");
-    let text = std::fs::read_to_string(&path).unwrap();
     let model = Model::bundled().unwrap();
     let mut worst = 0.0f64;
     let mut rows = 0;
-    for line in text.lines().skip(1) {
-        let cells: Vec<&str> = line.split(',').collect();
-        let mut x = [f32::NAN; FEATURE_COUNT];
-        for (slot, cell) in x.iter_mut().zip(&cells) {
-            if !cell.is_empty() {
-                *slot = cell.parse().unwrap();
-            }
-        }
+    for row in common::read_fixture_csv(&fixture("contribs.csv")) {
         let ours = model
             .forest()
-            .contributions(&x)
+            .contributions(&row.features)
             .expect("the bundled model can explain");
-        for (i, cell) in cells[FEATURE_COUNT..].iter().enumerate() {
-            let expected: f64 = cell.parse().unwrap();
-            worst = worst.max((f64::from(ours[i]) - expected).abs());
+        for (ours, expected) in ours.iter().zip(&row.outputs) {
+            worst = worst.max((f64::from(*ours) - expected).abs());
         }
         // The contributions add up to the margin behind the probability.
         let margin: f32 = ours.iter().sum();
         let p = 1.0 / (1.0 + (-f64::from(margin)).exp());
         assert!(
-            (p - f64::from(model.probability(&x))).abs() < 1e-5,
+            (p - f64::from(model.probability(&row.features))).abs() < 1e-5,
             "row {rows}"
         );
         rows += 1;

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use model::{FEATURE_COUNT, Model};
+mod common;
+
+use model::Model;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -99,23 +101,16 @@ fn retraining_reproduces_the_bundled_model_and_xgboost_agrees_with_the_evaluator
     ]);
     let model =
         Model::from_bytes(&std::fs::read(out.join("churn-xgb.json")).unwrap(), 0.5).unwrap();
-    let text = std::fs::read_to_string(&fixture).unwrap();
-    let mut worst = 0.0f64;
-    let mut rows = 0;
-    for line in text.lines().skip(1) {
-        let cells: Vec<&str> = line.split(',').collect();
-        let mut x = [f32::NAN; FEATURE_COUNT];
-        for (slot, cell) in x.iter_mut().zip(&cells) {
-            if !cell.is_empty() {
-                *slot = cell.parse().unwrap();
-            }
-        }
-        let expected: f64 = cells[FEATURE_COUNT].parse().unwrap();
-        worst = worst.max((f64::from(model.probability(&x)) - expected).abs());
-        rows += 1;
-    }
+    let rows = common::read_fixture_csv(&fixture);
+    let worst = rows
+        .iter()
+        .map(|row| (f64::from(model.probability(&row.features)) - row.outputs[0]).abs())
+        .fold(0.0, f64::max);
     std::fs::remove_dir_all(&out).ok();
-    println!("fresh fixture: max |Δ| = {worst:e} over {rows} rows");
-    assert!(rows >= 2000);
+    println!(
+        "fresh fixture: max |Δ| = {worst:e} over {} rows",
+        rows.len()
+    );
+    assert!(rows.len() >= 2000);
     assert!(worst <= 1e-6, "max difference {worst}");
 }
