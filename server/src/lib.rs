@@ -2,7 +2,10 @@
 //! wired into one axum router.
 
 pub mod api;
+pub mod backends;
 pub mod config;
 pub mod error;
+pub mod lambda;
+pub mod sagemaker_compat;
 pub mod startup;
 pub mod telemetry;
