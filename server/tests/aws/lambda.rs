@@ -159,6 +159,8 @@ fn spawn_function(runtime: &Runtime, ignore_stage: bool) -> Guard {
         .env("AWS_LAMBDA_FUNCTION_NAME", "churn-predict")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        // The SAM template's default: empty means the embedded model.
+        .env("ENDPOINT_NAME", "")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
