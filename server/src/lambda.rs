@@ -105,3 +105,28 @@ fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
     }
     request
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The path the router sees for a REST (v1) event with stage `prod`.
+    fn routed_path(path: &str) -> String {
+        let event = serde_json::json!({
+            "resource": "/{proxy+}", "path": path, "httpMethod": "GET", "headers": {},
+            "requestContext": {"stage": "prod", "path": format!("/prod{path}"), "httpMethod": "GET",
+                               "accountId": "123456789012", "resourcePath": "/{proxy+}"},
+            "body": null, "isBase64Encoded": false
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).expect("a v1 event");
+        without_stage(request).uri().path().to_owned()
+    }
+
+    #[test]
+    fn only_a_whole_leading_stage_segment_is_removed() {
+        assert_eq!(routed_path("/predict"), "/predict");
+        assert_eq!(routed_path("/prod/predict"), "/predict");
+        assert_eq!(routed_path("/"), "/");
+        assert_eq!(routed_path("/production/x"), "/production/x");
+    }
+}
