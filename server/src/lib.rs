@@ -2,8 +2,11 @@
 //! wired into one axum router.
 
 pub mod api;
+pub mod backends;
 pub mod config;
 pub mod error;
+pub mod lambda;
 pub mod model_file;
+pub mod sagemaker_compat;
 pub mod startup;
 pub mod telemetry;

@@ -63,10 +63,23 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// [`AppState::from_settings`], then a remote backend (SageMaker) if one is configured.
+    pub async fn load(settings: &Settings) -> anyhow::Result<AppState> {
+        let mut state = AppState::from_settings(settings)?;
+        if let Some(remote) = crate::backends::from_settings(settings).await? {
+            state.predictor = remote;
+            state.model_card = None;
+        }
+        Ok(state)
+    }
+}
+
 /// The only app builder: every route, for the plain server, tests and (later) Lambda.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::api::routes())
+        .merge(crate::sagemaker_compat::routes())
         .route("/", axum::routing::post(crate::api::predict))
         .fallback(not_found)
         .with_state(state)
@@ -86,7 +99,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
-        let state = AppState::from_settings(settings)?;
+        let state = AppState::load(settings).await?;
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address)
             .await
