@@ -4,5 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod metrics;
+pub mod middleware;
 pub mod startup;
 pub mod telemetry;
