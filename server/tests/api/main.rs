@@ -2,6 +2,7 @@
 //! One test binary (declared modules) so it builds once.
 
 mod helpers;
+mod hostile;
 mod predict;
 mod rejects;
 mod security;
