@@ -3,6 +3,7 @@
 
 mod helpers;
 mod hostile;
+mod load;
 mod predict;
 mod rejects;
 mod security;
