@@ -94,6 +94,21 @@ fn prometheus() -> PrometheusHandle {
             if ::metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("another metrics recorder is installed; /metrics will be empty");
             }
+            // Histogram samples wait in buckets until upkeep folds them in; without it, memory
+            // grows with every request when nothing scrapes /metrics. A plain thread, so it
+            // outlives any one tokio runtime.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "no metrics upkeep thread; memory grows until scraped");
+            }
             handle
         })
         .clone()
