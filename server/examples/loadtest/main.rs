@@ -69,14 +69,18 @@ async fn main() -> anyhow::Result<()> {
     let rss_start = pid.and_then(loadgen::rss_kib);
 
     // Sample memory once a second during the run, keeping the peak.
+    // The first sample (after 1 s under load) is the baseline for "flat": idle RSS before it
+    // grows once for the connections' buffers.
     let peak = std::sync::Arc::new(AtomicU64::new(rss_start.unwrap_or(0)));
+    let first = std::sync::Arc::new(AtomicU64::new(0));
     let sampler = pid.map(|pid| {
-        let peak = peak.clone();
+        let (peak, first) = (peak.clone(), first.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 if let Some(kib) = loadgen::rss_kib(pid) {
                     peak.fetch_max(kib, Ordering::Relaxed);
+                    let _ = first.compare_exchange(0, kib, Ordering::Relaxed, Ordering::Relaxed);
                 }
             }
         })
@@ -97,7 +101,11 @@ async fn main() -> anyhow::Result<()> {
     }
     if let (Some(start), Some(end)) = (rss_start, rss_end) {
         let peak = peak.load(Ordering::Relaxed).max(end);
-        println!("server RSS: {start} KiB at start, {end} KiB at end, peak {peak} KiB");
+        let first = first.load(Ordering::Relaxed);
+        println!(
+            "server RSS: {start} KiB idle, {first} KiB after 1 s of load, {end} KiB at the end \
+             (peak {peak} KiB)"
+        );
     }
     for problem in &report.problems {
         println!("  problem: {problem}");
