@@ -4,6 +4,7 @@
 mod helpers;
 mod hostile;
 mod load;
+mod logs;
 mod predict;
 mod rejects;
 mod security;
