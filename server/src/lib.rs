@@ -6,5 +6,6 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

@@ -139,6 +139,7 @@ async fn not_found(req: Request) -> ApiError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -152,6 +153,8 @@ impl Application {
         Ok(Application {
             listener,
             router: router(state, &hardening),
+            // Headers get the same deadline as a whole request.
+            header_timeout: hardening.request_timeout,
         })
     }
 
@@ -173,8 +176,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        crate::serve::serve(self.listener, self.router, self.header_timeout, shutdown)
             .await
             .context("serving HTTP")
     }

@@ -250,3 +250,55 @@ async fn requests_beyond_the_concurrency_cap_are_shed_with_503_not_queued() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn slow_headers_and_silent_connections_are_closed_at_the_deadline() {
+    // Arrange: a 1 s deadline; one client trickles its headers, another says nothing.
+    let app = spawn_app_with(|s| s.request_timeout_ms = 1_000).await;
+    let started = Instant::now();
+    let silent = TcpStream::connect(app.address).await.unwrap();
+    let slow = TcpStream::connect(app.address).await.unwrap();
+    let (mut slow_reader, mut slow_writer) = slow.into_split();
+    let trickle = tokio::spawn(async move {
+        let head = b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-slow: ";
+        let _ = slow_writer.write_all(head).await;
+        for _ in 0..100 {
+            if slow_writer.write_all(b"a").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+
+    // Act: others are served meanwhile; both hostile connections end.
+    for _ in 0..5 {
+        assert_healthy(&app).await;
+    }
+    let mut rest = Vec::new();
+    let slow_ended =
+        tokio::time::timeout(Duration::from_secs(5), slow_reader.read_to_end(&mut rest)).await;
+    trickle.abort();
+    let (mut silent_reader, _silent_writer) = silent.into_split();
+    let mut nothing = Vec::new();
+    let silent_ended = tokio::time::timeout(
+        Duration::from_secs(5),
+        silent_reader.read_to_end(&mut nothing),
+    )
+    .await;
+
+    // Assert: closed (hyper may answer 408 first), within a few seconds.
+    assert!(
+        slow_ended.is_ok(),
+        "a slow-header client held its connection"
+    );
+    assert!(silent_ended.is_ok(), "a silent client held its connection");
+    for answer in [&rest, &nothing] {
+        assert!(
+            answer.is_empty() || parse(answer) == Outcome::Status(408, String::new()),
+            "{}",
+            String::from_utf8_lossy(answer)
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_healthy(&app).await;
+}
