@@ -6,5 +6,6 @@ mod hostile;
 mod load;
 mod logs;
 mod predict;
+mod properties;
 mod rejects;
 mod security;
