@@ -54,6 +54,52 @@ pub struct Settings {
     #[arg(long, env = "SAGEMAKER_MAX_ATTEMPTS", default_value_t = 3)]
     pub sagemaker_max_attempts: u32,
 
+    // ---- Security and limits (see `crate::middleware`) ----
+    /// Comma-separated API keys (development). When this or API_KEYS_FILE is set, every
+    /// prediction route needs a valid `x-api-key` header. Never logged.
+    #[arg(long, env = "API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<ApiKeyList>,
+
+    /// A file of API keys (production): one `name:sha256-hex-of-key` a line; `#` comments and
+    /// blank lines are ignored. Only digests are stored, so the file reveals no key.
+    #[arg(long, env = "API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
+    /// Steady requests per second allowed to each API key (a usage plan's throttle rate).
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a key may send at once above the steady rate (a usage plan's burst).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+
+    /// Longest a request may take, reading its body included; answered 408 after that.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Requests served at once; more are refused at once with 503 and `Retry-After`
+    /// rather than queued.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// Comma-separated origins (`https://app.example.com`) whose pages may call the JSON API
+    /// from a browser. CORS is off when unset.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Log each request's customer data (off: only the label and probability are logged).
+    #[arg(long, env = "LOG_PAYLOADS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub log_payloads: bool,
+
+    /// Serve Prometheus metrics at `GET /metrics` (open, like `/healthz`: keep the port private
+    /// or turn this off).
+    #[arg(long, env = "METRICS_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics_enabled: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -63,6 +109,31 @@ pub enum Command {
     /// Run as a SageMaker inference container: listen on 0.0.0.0:8080 unless HOST/PORT say
     /// otherwise (SageMaker starts containers with the argument `serve`).
     Serve,
+}
+
+/// API keys given in clear (API_KEYS). Its `Debug` prints only how many there are, so
+/// `Settings` can be logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiKeyList(pub Vec<String>);
+
+impl std::str::FromStr for ApiKeyList {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(ApiKeyList(
+            s.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+}
+
+impl std::fmt::Debug for ApiKeyList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{} redacted]", self.0.len())
+    }
 }
 
 impl Settings {
@@ -95,5 +166,37 @@ impl Settings {
     /// Defaults plus the environment, without reading the command line (for tests and Lambda).
     pub fn from_env() -> Result<Settings, clap::Error> {
         Settings::try_parse_from(["churn-predict"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_an_api_key() {
+        let settings = Settings::try_parse_from([
+            "churn-predict",
+            "--api-keys",
+            "alpha-secret-key-0123456789, beta-secret-key-0123456789",
+        ])
+        .unwrap();
+        assert_eq!(settings.api_keys.as_ref().unwrap().0.len(), 2);
+        let printed = format!("{settings:?} {settings:#?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("2 redacted"), "{printed}");
+    }
+
+    #[test]
+    fn cors_origins_are_comma_separated_and_off_by_default() {
+        let settings = Settings::try_parse_from(["churn-predict"]).unwrap();
+        assert!(settings.cors_allowed_origins.is_empty());
+        let settings = Settings::try_parse_from([
+            "churn-predict",
+            "--cors-allowed-origins",
+            "https://a.example,https://b.example",
+        ])
+        .unwrap();
+        assert_eq!(settings.cors_allowed_origins.len(), 2);
     }
 }

@@ -26,6 +26,24 @@ pub enum ApiError {
     Predict(#[from] PredictError),
     #[error("no route for {0}")]
     NotFound(String),
+    /// No `x-api-key` header on a route that needs one.
+    #[error("missing API key: send it in the x-api-key header")]
+    Unauthorized,
+    /// A key that matches none configured. Says nothing about which keys exist.
+    #[error("invalid API key")]
+    Forbidden,
+    /// A state-changing request sent by a browser from another site (form CSRF).
+    #[error("cross-site request refused")]
+    CrossSite,
+    /// The key's usage plan is spent for now; retry after the given number of seconds.
+    #[error("too many requests: retry after {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    /// The request (reading the body included) took longer than REQUEST_TIMEOUT_MS.
+    #[error("the request took longer than {0} ms")]
+    RequestTimeout(u64),
+    /// MAX_CONCURRENT_REQUESTS requests are already in flight.
+    #[error("the server is at capacity; retry shortly")]
+    Overloaded,
 }
 
 impl ApiError {
@@ -41,6 +59,11 @@ impl ApiError {
             ApiError::Predict(PredictError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Predict(PredictError::Backend(_)) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden | ApiError::CrossSite => StatusCode::FORBIDDEN,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -58,6 +81,21 @@ impl ApiError {
             ApiError::Predict(PredictError::Unavailable(_)) => "backend_unavailable",
             ApiError::Predict(PredictError::Backend(_)) => "backend_error",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Unauthorized => "missing_api_key",
+            ApiError::Forbidden => "invalid_api_key",
+            ApiError::CrossSite => "cross_site",
+            ApiError::Throttled { .. } => "throttled",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::Overloaded => "overloaded",
+        }
+    }
+
+    /// Seconds a client should wait before retrying, sent as `Retry-After`.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Overloaded => Some(1),
+            _ => None,
         }
     }
 }
@@ -98,6 +136,18 @@ impl IntoResponse for ApiError {
             fields,
         };
         let mut response = (self.status(), Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            // RFC 9110: a 401 names how to authenticate.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("ApiKey header=\"x-api-key\""),
+            );
+        }
         response.extensions_mut().insert(ErrorKind(self.kind()));
         response
     }

@@ -23,7 +23,7 @@ use tower::ServiceExt;
 use crate::api::{JsonBody, predict};
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::startup::{AppState, router};
+use crate::startup::{AppState, Hardening, router};
 
 /// True when running inside Lambda (the runtime sets this variable).
 pub fn is_lambda() -> bool {
@@ -33,7 +33,9 @@ pub fn is_lambda() -> bool {
 /// Serves invocations until the runtime stops the process.
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let state = AppState::load(settings).await?;
-    let app = router(state.clone());
+    // Under Lambda this also sends metrics as CloudWatch EMF log lines.
+    let hardening = Hardening::from_settings(settings)?;
+    let app = router(state.clone(), &hardening);
     let service = tower::service_fn(move |request: lambda_http::Request| {
         let app = app.clone();
         let state = state.clone();

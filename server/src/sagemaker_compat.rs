@@ -30,10 +30,17 @@ use crate::startup::AppState;
 /// SageMaker's payload limit for real-time endpoints (the container's `MAX_CONTENT_LENGTH`).
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
-pub fn routes() -> Router<AppState> {
+/// Health and capacity routes, open like `/healthz`.
+pub fn health_routes() -> Router<AppState> {
     Router::new()
         .route("/ping", get(ping))
         .route("/execution-parameters", get(execution_parameters))
+}
+
+/// The prediction routes (API keys apply to them when configured; SageMaker sends none, so
+/// leave API_KEYS unset in a SageMaker container).
+pub fn invocation_routes() -> Router<AppState> {
+    Router::new()
         .route("/invocations", post(invocations))
         .route("/endpoints/{name}/invocations", post(invoke_endpoint))
 }

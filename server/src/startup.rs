@@ -1,17 +1,25 @@
 //! Builds the application: state, the one router, and the listener.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
+use axum::middleware::{from_fn, from_fn_with_state};
 use model::{Model, Predictor};
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
+use tower::util::option_layer;
+use tower_http::cors::CorsLayer;
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::metrics::{Observed, Sink};
+use crate::middleware::auth::{ApiKeys, protect_predictions};
+use crate::middleware::limits::{self, ConcurrencyCap};
+use crate::middleware::{access_log, browser, request_id};
 
 /// Request limits, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +61,8 @@ impl AppState {
             "model loaded"
         );
         Ok(AppState {
-            predictor: Arc::new(model),
+            // Every prediction is counted and logged here, whichever route asked for it.
+            predictor: Observed::wrap(Arc::new(model), settings.log_payloads),
             limits: Limits {
                 max_body_bytes: settings.max_body_bytes,
                 max_batch: settings.max_batch,
@@ -68,22 +77,71 @@ impl AppState {
     pub async fn load(settings: &Settings) -> anyhow::Result<AppState> {
         let mut state = AppState::from_settings(settings)?;
         if let Some(remote) = crate::backends::from_settings(settings).await? {
-            state.predictor = remote;
+            state.predictor = Observed::wrap(remote, settings.log_payloads);
             state.model_card = None;
         }
         Ok(state)
     }
 }
 
+/// The protections around the routes, from the configuration (see `crate::middleware`).
+#[derive(Clone)]
+pub struct Hardening {
+    /// `None`: no keys configured, prediction routes are open.
+    pub keys: Option<Arc<ApiKeys>>,
+    pub request_timeout: Duration,
+    pub concurrency: ConcurrencyCap,
+    pub cors: Option<CorsLayer>,
+    /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
+    pub serve_metrics: bool,
+}
+
+impl Hardening {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Hardening> {
+        let sink = Sink::detect().install();
+        Ok(Hardening {
+            keys: ApiKeys::from_settings(settings)?,
+            request_timeout: Duration::from_millis(settings.request_timeout_ms),
+            concurrency: ConcurrencyCap::new(settings.max_concurrent_requests as usize),
+            cors: browser::cors(&settings.cors_allowed_origins)?,
+            serve_metrics: settings.metrics_enabled && matches!(sink, Sink::Prometheus(_)),
+        })
+    }
+
+    /// The layers every route gets, outermost last: request id → access log → CORS → security
+    /// headers → metrics → concurrency cap → timeout → the route.
+    pub fn apply(&self, router: Router) -> Router {
+        router
+            .layer(from_fn_with_state(self.request_timeout, limits::timeout))
+            .layer(from_fn_with_state(
+                self.concurrency.clone(),
+                limits::shed_load,
+            ))
+            .layer(from_fn(crate::metrics::track))
+            .layer(browser::security_headers())
+            .layer(option_layer(self.cors.clone()))
+            .layer(access_log::layer())
+            .layer(request_id::propagate_layer())
+            .layer(request_id::set_layer())
+            .layer(from_fn(request_id::drop_unacceptable_id))
+    }
+}
+
 /// The only app builder: every route, for the plain server, tests and (later) Lambda.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(crate::api::routes())
-        .merge(crate::sagemaker_compat::routes())
-        .route("/", axum::routing::post(crate::api::predict))
-        .fallback(not_found)
-        .with_state(state)
-        .layer(TraceLayer::new_for_http())
+pub fn router(state: AppState, hardening: &Hardening) -> Router {
+    let predictions =
+        crate::api::prediction_routes().merge(crate::sagemaker_compat::invocation_routes());
+    let predictions = protect_predictions(predictions, hardening.keys.clone());
+    let mut routes = Router::new()
+        .merge(predictions)
+        .merge(crate::api::info_routes())
+        .merge(crate::sagemaker_compat::health_routes());
+    if hardening.serve_metrics {
+        // Open, like /healthz: scrapers cannot send x-api-key. Keep the port private, or set
+        // METRICS_ENABLED=false.
+        routes = routes.route("/metrics", axum::routing::get(crate::metrics::render));
+    }
+    hardening.apply(routes.fallback(not_found).with_state(state))
 }
 
 async fn not_found(req: Request) -> ApiError {
@@ -95,18 +153,22 @@ async fn not_found(req: Request) -> ApiError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    header_timeout: Duration,
 }
 
 impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let state = AppState::load(settings).await?;
+        let hardening = Hardening::from_settings(settings)?;
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("binding {address}"))?;
         Ok(Application {
             listener,
-            router: router(state),
+            router: router(state, &hardening),
+            // Headers get the same deadline as a whole request.
+            header_timeout: hardening.request_timeout,
         })
     }
 
@@ -118,9 +180,17 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes idle connections and
+    /// lets in-flight requests finish (each is bounded by REQUEST_TIMEOUT_MS).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+        crate::serve::serve(self.listener, self.router, self.header_timeout, shutdown)
             .await
             .context("serving HTTP")
     }

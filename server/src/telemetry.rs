@@ -11,7 +11,11 @@ pub fn init(format: &str) {
         .with_target(false);
     // A second init (several tests in one process) is harmless, so its error is ignored.
     let _ = match format {
-        "json" => builder.json().flatten_event(true).try_init(),
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .try_init(),
         _ => builder.try_init(),
     };
 }

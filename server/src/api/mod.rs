@@ -1,5 +1,6 @@
 //! The JSON prediction API: `POST /predict` (and `POST /` with a JSON body), `GET /healthz`,
-//! `GET /model`.
+//! `GET /model`. Prediction routes and information routes are separate groups so that only the
+//! former are put behind API keys.
 
 pub mod request;
 
@@ -16,9 +17,16 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use request::PredictRequest;
 
-pub fn routes() -> Router<AppState> {
+/// Routes that predict: behind API keys when keys are configured.
+pub fn prediction_routes() -> Router<AppState> {
     Router::new()
         .route("/predict", post(predict))
+        .route("/", post(predict))
+}
+
+/// Routes that describe the service: always open.
+pub fn info_routes() -> Router<AppState> {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/model", get(model_info))
 }

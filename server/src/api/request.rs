@@ -202,3 +202,125 @@ mod tests {
         assert!(parse(&json!({"instances": vec![row; 11]}), 10).is_err());
     }
 }
+
+/// Properties over arbitrary input: parsing never panics and refuses only with a client error;
+/// every valid customer means the same thing in both forms.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use model::fields::{FIELDS, Rule};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+            // Keys and values the parser looks for, so the search reaches deep branches.
+            prop::sample::select(vec!["data", "customer", "instances", "customers", "age"])
+                .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 64, 12, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..14).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        prop::sample::select(FIELDS.map(|f| f.name).to_vec())
+                            .prop_map(str::to_owned),
+                        prop::sample::select(vec!["data", "customer", "instances", "customers"])
+                            .prop_map(str::to_owned),
+                        ".{0,6}",
+                    ],
+                    inner,
+                    0..11,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A value for `rule`, as it appears in the named form.
+    fn named_value(rule: Rule) -> BoxedStrategy<Value> {
+        match rule {
+            Rule::Whole { min, max } => (min..=max).prop_map(Value::from).boxed(),
+            // Cents, as money arrives; up to the rule's maximum.
+            Rule::Amount { min, max } => ((min * 100.0) as u64..=(max * 100.0) as u64)
+                .prop_map(|cents| json!(cents as f64 / 100.0))
+                .boxed(),
+            Rule::Flag => prop_oneof![
+                Just(json!(0)),
+                Just(json!(1)),
+                any::<bool>().prop_map(Value::Bool)
+            ]
+            .boxed(),
+            Rule::OneOf(names) => prop::sample::select(names).prop_map(Value::from).boxed(),
+        }
+    }
+
+    fn valid_named_customer() -> impl Strategy<Value = Map<String, Value>> {
+        FIELDS
+            .map(|f| named_value(f.rule).prop_map(move |v| (f.name.to_owned(), v)))
+            .to_vec()
+            .prop_map(|pairs| pairs.into_iter().collect())
+    }
+
+    /// The same customer as the original contract's 12 numbers.
+    fn as_vector(named: &Map<String, Value>) -> Value {
+        let number = |name: &str| match &named[name] {
+            Value::Bool(b) => json!(u8::from(*b)),
+            other => other.clone(),
+        };
+        let gender = u8::from(named["gender"] == "Male");
+        let geography = ["France", "Germany", "Spain"].map(|g| u8::from(named["geography"] == g));
+        json!([
+            number("credit_score"),
+            gender,
+            number("age"),
+            number("tenure"),
+            number("balance"),
+            number("num_of_products"),
+            number("has_cr_card"),
+            number("is_active_member"),
+            number("estimated_salary"),
+            geography[0],
+            geography[1],
+            geography[2]
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_are_refused_as_client_errors(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+                if let Err(e) = parse(&value, 10) {
+                    prop_assert!(e.status().is_client_error(), "{e}");
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_and_is_refused_as_a_client_error(value in any_json()) {
+            if let Err(e) = parse(&value, 10) {
+                prop_assert!(e.status().is_client_error(), "{e}");
+            }
+        }
+
+        #[test]
+        fn a_valid_customer_means_the_same_in_both_forms(named in valid_named_customer()) {
+            let by_name = parse(&json!({"customer": named}), 10).unwrap();
+            let by_vector = parse(&json!({"data": as_vector(&named)}), 10).unwrap();
+            prop_assert_eq!(&by_name, &by_vector);
+            static MODEL: std::sync::LazyLock<model::Model> =
+                std::sync::LazyLock::new(|| model::Model::bundled().unwrap());
+            let model = &*MODEL;
+            let [a] = by_name.customers() else { unreachable!() };
+            let [b] = by_vector.customers() else { unreachable!() };
+            prop_assert_eq!(model.predict_one(a), model.predict_one(b));
+        }
+    }
+}

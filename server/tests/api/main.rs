@@ -2,6 +2,11 @@
 //! One test binary (declared modules) so it builds once.
 
 mod helpers;
+mod hostile;
+mod load;
+mod logs;
 mod model_path;
 mod predict;
+mod properties;
 mod rejects;
+mod security;

@@ -1,0 +1,315 @@
+//! API keys and per-key throttling, as an API Gateway usage plan does them.
+//!
+//! - A key travels in the `x-api-key` header. No header → 401; a key that matches none → 403.
+//!   Neither answer says anything about which keys exist.
+//! - Keys are held only as SHA-256 digests. A presented key is hashed and its digest compared
+//!   with every stored digest in constant time, so timing reveals neither a key nor its position.
+//! - Each key has its own token bucket (`governor`): a steady rate and a burst. Over the limit →
+//!   429 with `Retry-After`. Buckets are keyed by the key's *name*, never the key.
+//!
+//! Apply it with [`protect_predictions`] to the routes that predict; `/healthz`, `/metrics` and
+//! the HTML form stay open (the form has its own cross-site protection).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The header clients send their key in (API Gateway's name for it).
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Longest key worth hashing; API Gateway keys are 20–128 characters.
+const MAX_KEY_BYTES: usize = 256;
+
+/// A key's name, for logs and metrics (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(pub Arc<str>);
+
+struct Key {
+    name: Arc<str>,
+    digest: [u8; 32],
+    limiter: DefaultDirectRateLimiter,
+}
+
+/// The configured keys and their buckets. `None` from [`ApiKeys::from_settings`] means the
+/// server is open.
+pub struct ApiKeys {
+    keys: Vec<Key>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.keys.iter().map(|k| &*k.name).collect();
+        f.debug_struct("ApiKeys").field("names", &names).finish()
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+impl ApiKeys {
+    /// Reads API_KEYS or API_KEYS_FILE. Returns `None` (open server) when neither is set, and
+    /// logs one warning saying so.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Option<Arc<ApiKeys>>> {
+        let quota = Quota::per_second(
+            NonZeroU32::new(settings.rate_limit_per_second).context("RATE_LIMIT_PER_SECOND")?,
+        )
+        .allow_burst(NonZeroU32::new(settings.rate_limit_burst).context("RATE_LIMIT_BURST")?);
+        let named_digests = match (&settings.api_keys, &settings.api_keys_file) {
+            (Some(_), Some(_)) => bail!("set API_KEYS or API_KEYS_FILE, not both"),
+            (Some(list), None) => {
+                if list.0.is_empty() {
+                    bail!("API_KEYS is set but holds no key");
+                }
+                // Development keys are named by position so logs can tell them apart.
+                list.0
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| (format!("key{}", i + 1), sha256(key.as_bytes())))
+                    .collect()
+            }
+            (None, Some(path)) => read_keys_file(path)?,
+            (None, None) => {
+                tracing::warn!(
+                    "no API keys configured (API_KEYS / API_KEYS_FILE): prediction routes are \
+                     open to anyone who can reach this server"
+                );
+                return Ok(None);
+            }
+        };
+        let keys = ApiKeys::new(named_digests, quota);
+        tracing::info!(
+            keys = keys.keys.len(),
+            rate_per_second = settings.rate_limit_per_second,
+            burst = settings.rate_limit_burst,
+            "API keys required on prediction routes"
+        );
+        Ok(Some(Arc::new(keys)))
+    }
+
+    pub fn new(named_digests: Vec<(String, [u8; 32])>, quota: Quota) -> ApiKeys {
+        ApiKeys {
+            keys: named_digests
+                .into_iter()
+                .map(|(name, digest)| Key {
+                    name: name.into(),
+                    digest,
+                    limiter: RateLimiter::direct(quota),
+                })
+                .collect(),
+        }
+    }
+
+    /// The key whose digest matches `presented`'s. Every stored digest is compared, in
+    /// constant time, whether or not an earlier one matched.
+    fn find(&self, presented: &[u8]) -> Option<&Key> {
+        let digest = sha256(presented);
+        let mut found = None;
+        for key in &self.keys {
+            if bool::from(key.digest.ct_eq(&digest)) {
+                found = Some(key);
+            }
+        }
+        found
+    }
+
+    /// Checks a request's key and spends one token from its bucket.
+    pub fn admit(&self, header: Option<&[u8]>) -> Result<KeyName, ApiError> {
+        let presented = header.ok_or(ApiError::Unauthorized)?;
+        if presented.is_empty() {
+            return Err(ApiError::Unauthorized);
+        }
+        if presented.len() > MAX_KEY_BYTES {
+            return Err(ApiError::Forbidden);
+        }
+        let key = self.find(presented).ok_or(ApiError::Forbidden)?;
+        key.limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::Throttled {
+                // Whole seconds, rounded up: `Retry-After: 0` would invite a hot loop.
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })?;
+        Ok(KeyName(key.name.clone()))
+    }
+}
+
+/// `name:sha256-hex` lines. Errors name the line, never its content.
+fn read_keys_file(path: &Path) -> anyhow::Result<Vec<(String, [u8; 32])>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading API_KEYS_FILE {}", path.display()))?;
+    let keys = parse_keys_file(&text)
+        .with_context(|| format!("reading API_KEYS_FILE {}", path.display()))?;
+    if keys.is_empty() {
+        bail!("API_KEYS_FILE {} holds no key", path.display());
+    }
+    Ok(keys)
+}
+
+pub fn parse_keys_file(text: &str) -> anyhow::Result<Vec<(String, [u8; 32])>> {
+    let mut keys = Vec::new();
+    let mut names = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let n = i + 1;
+        let Some((name, hex)) = line.split_once(':') else {
+            bail!("line {n}: expected `name:sha256-hex-of-key`");
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            bail!("line {n}: the key has no name");
+        }
+        let digest = decode_digest(hex.trim())
+            .with_context(|| format!("line {n}: expected 64 hexadecimal digits after the name"))?;
+        if names.insert(name.to_owned(), n).is_some() {
+            bail!("line {n}: the name {name:?} is used twice");
+        }
+        keys.push((name.to_owned(), digest));
+    }
+    Ok(keys)
+}
+
+fn decode_digest(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// Lower-case hex, the keys file's format (`echo -n KEY | sha256sum`).
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The middleware: admits a request or answers 401/403/429. The admitted key's name goes into
+/// the request's extensions (and the log span) for handlers and logs.
+pub async fn require_api_key(
+    State(keys): State<Arc<ApiKeys>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request
+        .headers()
+        .get(API_KEY_HEADER)
+        .map(|value| value.as_bytes());
+    let name = keys.admit(header)?;
+    tracing::Span::current().record("api_key", &*name.0);
+    request.extensions_mut().insert(name);
+    Ok(next.run(request).await)
+}
+
+/// Puts `routes` behind the keys, if any are configured; otherwise returns them unchanged.
+/// Use it on every group of routes that predicts (JSON API, form-less SageMaker routes):
+///
+/// ```ignore
+/// let predictions = protect_predictions(api::prediction_routes(), keys.clone());
+/// ```
+pub fn protect_predictions(
+    routes: Router<AppState>,
+    keys: Option<Arc<ApiKeys>>,
+) -> Router<AppState> {
+    match keys {
+        Some(keys) => routes.route_layer(from_fn_with_state(keys, require_api_key)),
+        None => routes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(rate: u32, burst: u32) -> ApiKeys {
+        let quota = Quota::per_second(NonZeroU32::new(rate).unwrap())
+            .allow_burst(NonZeroU32::new(burst).unwrap());
+        ApiKeys::new(
+            vec![
+                ("alice".into(), sha256(b"alice-key-0123456789abcdef")),
+                ("bob".into(), sha256(b"bob-key-0123456789abcdef")),
+            ],
+            quota,
+        )
+    }
+
+    #[test]
+    fn a_missing_key_is_unauthorized_and_a_wrong_one_forbidden() {
+        let keys = keys(10, 10);
+        assert!(matches!(keys.admit(None), Err(ApiError::Unauthorized)));
+        assert!(matches!(keys.admit(Some(b"")), Err(ApiError::Unauthorized)));
+        assert!(matches!(
+            keys.admit(Some(b"nope")),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(
+            keys.admit(Some(&[b'a'; 10_000])),
+            Err(ApiError::Forbidden)
+        ));
+        let name = keys.admit(Some(b"bob-key-0123456789abcdef")).unwrap();
+        assert_eq!(&*name.0, "bob");
+    }
+
+    #[test]
+    fn each_key_has_its_own_bucket_and_throttling_says_when_to_retry() {
+        let keys = keys(1, 3);
+        for _ in 0..3 {
+            keys.admit(Some(b"alice-key-0123456789abcdef")).unwrap();
+        }
+        match keys.admit(Some(b"alice-key-0123456789abcdef")) {
+            Err(ApiError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            other => panic!("expected throttling, got {other:?}"),
+        }
+        // Bob's bucket is untouched by Alice's burst.
+        keys.admit(Some(b"bob-key-0123456789abcdef")).unwrap();
+    }
+
+    #[test]
+    fn the_keys_file_holds_names_and_digests_and_refuses_bad_lines() {
+        let digest = hex(&sha256(b"k"));
+        let text = format!("# comment\n\nprod: {digest}\nci:{digest}\n");
+        let keys = parse_keys_file(&text).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].0, "prod");
+        assert_eq!(keys[0].1, sha256(b"k"));
+        for (bad, why) in [
+            ("no-colon".to_owned(), "line 1"),
+            (format!(":{digest}"), "no name"),
+            ("a:abc".to_owned(), "64 hexadecimal"),
+            (format!("a:{}", "zz".repeat(32)), "64 hexadecimal"),
+            (format!("a:{digest}\na:{digest}"), "used twice"),
+        ] {
+            let err = format!("{:#}", parse_keys_file(&bad).unwrap_err());
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.contains(&digest), "errors never echo the file: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_key_names_only() {
+        let printed = format!("{:?}", keys(1, 1));
+        assert!(
+            printed.contains("alice") && !printed.contains("key-0123"),
+            "{printed}"
+        );
+    }
+}

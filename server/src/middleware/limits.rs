@@ -1,0 +1,54 @@
+//! Limits that keep one client from starving the others: a deadline per request and a cap on
+//! requests in flight. Body sizes are bounded where bodies are read
+//! ([`crate::api::read_body`], with the limit as an argument so each route can pick its own).
+//!
+//! - **Timeout.** A request that takes longer than REQUEST_TIMEOUT_MS — reading its body
+//!   included, so a slow-loris upload is cut off — is answered 408 in our JSON error shape and
+//!   its work dropped.
+//! - **Concurrency.** At most MAX_CONCURRENT_REQUESTS requests are served at once. One more is
+//!   answered 503 with `Retry-After: 1` at once (load shedding) instead of waiting in a queue
+//!   that would grow without bound under overload; a load balancer or client retries elsewhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+
+/// Middleware: answers 408 when the request is not done within the duration.
+/// `router.layer(from_fn_with_state(duration, limits::timeout))`.
+pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+            ApiError::RequestTimeout(millis).into_response()
+        }
+    }
+}
+
+/// The in-flight cap, shared by every route it is applied to.
+#[derive(Clone)]
+pub struct ConcurrencyCap(Arc<Semaphore>);
+
+impl ConcurrencyCap {
+    pub fn new(max: usize) -> ConcurrencyCap {
+        ConcurrencyCap(Arc::new(Semaphore::new(max)))
+    }
+}
+
+/// Middleware: serves the request if a slot is free, else sheds it with 503.
+/// `router.layer(from_fn_with_state(cap, limits::shed_load))`.
+pub async fn shed_load(
+    State(cap): State<ConcurrencyCap>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    // The permit is held until the response (headers and buffered body) is produced.
+    let _permit = cap.0.try_acquire().map_err(|_| ApiError::Overloaded)?;
+    Ok(next.run(request).await)
+}

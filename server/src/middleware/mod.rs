@@ -1,0 +1,13 @@
+//! Production hardening as layers, each applicable to any group of routes:
+//!
+//! - [`access_log`]: one span and one event per request, as structured fields.
+//! - [`auth`]: API keys and per-key throttling for prediction routes ([`auth::protect_predictions`]).
+//! - [`browser`]: cross-site POST refusal for forms, security headers, CORS.
+//! - [`limits`]: request timeout and a load-shedding concurrency cap.
+//! - [`request_id`]: honour or make a request id, echo it, log it.
+
+pub mod access_log;
+pub mod auth;
+pub mod browser;
+pub mod limits;
+pub mod request_id;

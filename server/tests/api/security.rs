@@ -1,0 +1,349 @@
+//! API keys, throttling, security headers, request ids, CORS, metrics and the cross-site
+//! guard, over real HTTP.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use axum::Router;
+use axum::middleware::from_fn;
+use axum::response::Html;
+use axum::routing::get;
+use server::config::{ApiKeyList, Settings};
+use server::middleware::auth::{hex, sha256};
+use server::middleware::browser::refuse_cross_site;
+use server::startup::{AppState, Application, Hardening};
+
+use crate::helpers::{SAMPLE_VECTOR, spawn_app, spawn_app_with};
+
+const KEY: &str = "test-key-0123456789abcdef";
+
+fn predict_body() -> String {
+    format!(r#"{{"data": {SAMPLE_VECTOR}}}"#)
+}
+
+async fn post_predict(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(predict_body());
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn with_no_keys_configured_predictions_are_open() {
+    let app = spawn_app().await;
+    let (status, _, body) = post_predict(&app.client, &app.url("/predict"), None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_missing_key_is_401_and_a_wrong_key_403_without_hints() {
+    let app = spawn_app_with(|s| s.api_keys = Some(ApiKeyList(vec![KEY.into()]))).await;
+    for path in ["/predict", "/"] {
+        let (status, headers, body) = post_predict(&app.client, &app.url(path), None).await;
+        assert_eq!(status, 401, "{path}");
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "missing API key: send it in the x-api-key header"})
+        );
+        assert!(headers.contains_key("www-authenticate"));
+        for wrong in ["nope", &KEY[..KEY.len() - 1], &format!("{KEY}x")] {
+            let (status, _, body) = post_predict(&app.client, &app.url(path), Some(wrong)).await;
+            assert_eq!(status, 403, "{path} {wrong}");
+            assert_eq!(body, serde_json::json!({"error": "invalid API key"}));
+        }
+        let (status, _, body) = post_predict(&app.client, &app.url(path), Some(KEY)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["result"], "Will Not Exit");
+    }
+}
+
+#[tokio::test]
+async fn health_model_and_metrics_stay_open_when_keys_are_required() {
+    let app = spawn_app_with(|s| s.api_keys = Some(ApiKeyList(vec![KEY.into()]))).await;
+    for path in ["/healthz", "/model", "/metrics"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn keys_from_a_file_of_digests_are_accepted() {
+    let dir = std::env::temp_dir().join(format!("churn-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys");
+    std::fs::write(
+        &file,
+        format!("# name:sha256\nci:{}\n", hex(&sha256(KEY.as_bytes()))),
+    )
+    .unwrap();
+    let app = spawn_app_with(|s| s.api_keys_file = Some(file.clone())).await;
+    let (status, _, _) = post_predict(&app.client, &app.url("/predict"), Some(KEY)).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = post_predict(&app.client, &app.url("/predict"), Some("other")).await;
+    assert_eq!(status, 403);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_key_over_its_burst_gets_429_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.api_keys = Some(ApiKeyList(vec![KEY.into()]));
+        s.rate_limit_per_second = 1;
+        s.rate_limit_burst = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..5 {
+        let (status, headers, body) =
+            post_predict(&app.client, &app.url("/predict"), Some(KEY)).await;
+        if status == 429 {
+            retry_after = headers.get("retry-after").cloned();
+            assert!(body["error"].as_str().unwrap().contains("retry after"));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..3], [200, 200, 200], "{statuses:?}");
+    assert_eq!(&statuses[3..], [429, 429], "{statuses:?}");
+    let secs: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&secs));
+    // A wrong key is refused before it can spend anyone's tokens.
+    let (status, _, _) = post_predict(&app.client, &app.url("/predict"), Some("x")).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/nope"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["x-request-id"].len(), 36, "a generated UUID");
+    }
+}
+
+#[tokio::test]
+async fn an_incoming_request_id_or_amazon_trace_id_is_echoed() {
+    let app = spawn_app().await;
+    let get = |name: &'static str, value: &'static str| {
+        app.client
+            .get(app.url("/healthz"))
+            .header(name, value)
+            .send()
+    };
+    let response = get("x-request-id", "abc-123").await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793";
+    let response = get("x-amzn-trace-id", trace).await.unwrap();
+    assert_eq!(response.headers()["x-request-id"], trace);
+    // An id that would pollute logs is replaced.
+    let response = get("x-request-id", "two words").await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 36);
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_configured_origins() {
+    let app = spawn_app().await;
+    let preflight = |app_url: String, origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app_url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,x-api-key")
+            .send()
+    };
+    let response = preflight(app.url("/predict"), "https://app.example")
+        .await
+        .unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let app = spawn_app_with(|s| {
+        s.cors_allowed_origins = vec!["https://app.example".into()];
+        s.api_keys = Some(ApiKeyList(vec![KEY.into()]));
+    })
+    .await;
+    let response = preflight(app.url("/predict"), "https://app.example")
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "preflight needs no key");
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let allowed = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(allowed.contains("x-api-key"), "{allowed}");
+    let response = preflight(app.url("/predict"), "https://evil.example")
+        .await
+        .unwrap();
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_predictions_and_rejections() {
+    let app = spawn_app().await;
+    let (status, _, _) = post_predict(&app.client, &app.url("/predict"), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.post_json("/predict", r#"{"data": [1]}"#).await;
+    assert_eq!(status, 422);
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        r#"http_requests_total{route="/predict",status="200"}"#,
+        r#"http_requests_total{route="/predict",status="422"}"#,
+        r#"http_request_duration_seconds_bucket{route="/predict",le="0.005"}"#,
+        r#"predictions_total{label="Will Not Exit",backend="embedded"}"#,
+        r#"prediction_probability_bucket{backend="embedded",le="0.5"}"#,
+        r#"rejected_inputs_total{reason="invalid_input"}"#,
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let app = spawn_app_with(|s| s.metrics_enabled = false).await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+/// The cross-site guard and the security headers on an HTML route, as the form will use them.
+#[tokio::test]
+async fn a_form_route_refuses_cross_site_posts_and_keeps_its_own_csp() {
+    // Arrange: a stand-in form with the hardening layers the real one gets.
+    let settings = Settings::from_env().unwrap();
+    let state = AppState::from_settings(&settings).unwrap();
+    let hardening = Hardening::from_settings(&settings).unwrap();
+    let form = Router::new()
+        .route(
+            "/form",
+            get(|| async {
+                (
+                    [(
+                        "content-security-policy",
+                        "default-src 'self'; frame-ancestors 'none'",
+                    )],
+                    Html("<form method=post></form>"),
+                )
+            })
+            .post(|| async { Html("<p>posted</p>") }),
+        )
+        .route_layer(from_fn(refuse_cross_site));
+    let router = hardening.apply(Router::new().merge(form).with_state(state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/form", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::new();
+
+    // Act and assert.
+    let page = client.get(&url).send().await.unwrap();
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'self'; frame-ancestors 'none'",
+        "the page's own CSP wins"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let host = url.trim_start_matches("http://").trim_end_matches("/form");
+    let same_origin = format!("http://{host}");
+    #[rustfmt::skip]
+    let cases: [(&[(&str, &str)], u16); 5] = [
+        (&[("sec-fetch-site", "same-origin")], 200),
+        (&[("origin", same_origin.as_str())], 200),
+        (&[], 200),
+        (&[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")], 403),
+        (&[("origin", "https://evil.example")], 403),
+    ];
+    for (headers, expected) in cases {
+        let mut request = client.post(&url).body("a=1");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), expected, "{headers:?}");
+        if expected == 403 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["error"], "cross-site request refused");
+        }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    // Arrange: a server whose shutdown we trigger, and a request whose body is still arriving.
+    let mut settings = Settings::from_env().unwrap();
+    settings.port = 0;
+    let app = Application::build(&settings).await.unwrap();
+    let address = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let body = predict_body();
+    let (head, tail) = body.split_at(10);
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{head}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Act: shut down mid-request, then finish the body.
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(tail.as_bytes()).await.unwrap();
+
+    // Assert: the request is answered, then the server stops.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("Will Not Exit"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops once idle")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "no longer accepting"
+    );
+}
