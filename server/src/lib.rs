@@ -6,3 +6,4 @@ pub mod config;
 pub mod error;
 pub mod startup;
 pub mod telemetry;
+pub mod web;

@@ -67,6 +67,7 @@ impl AppState {
 /// The only app builder: every route, for the plain server, tests and (later) Lambda.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(crate::web::routes(&state))
         .merge(crate::api::routes())
         .route("/", axum::routing::post(crate::api::predict))
         .fallback(not_found)

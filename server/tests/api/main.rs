@@ -4,3 +4,4 @@
 mod helpers;
 mod predict;
 mod rejects;
+mod web;
