@@ -72,6 +72,15 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
             view! { <FieldControl field=f value=submitted.get(f.name).to_owned() problem /> }
         })
         .collect_view();
+    // On a phone the result comes first once there is one, so it is seen without scrolling.
+    let result_order = if matches!(
+        outcome,
+        Some(Outcome::Predicted(_) | Outcome::Unavailable(_))
+    ) {
+        "order-first lg:order-none"
+    } else {
+        ""
+    };
     let invalid = match &outcome {
         Some(Outcome::Invalid(problems)) => Some(problems.len()),
         _ => None,
@@ -136,7 +145,9 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                         </a>
                     </div>
                 </form>
-                <ResultPanel outcome />
+                <div class=result_order>
+                    <ResultPanel outcome />
+                </div>
             </div>
             <footer class="mt-8 text-sm text-slate-600">
                 "An estimate to support a conversation, not a decision. Programs can use "
@@ -222,7 +233,7 @@ pub fn FieldControl(
                     view! {
                         <label
                             for=for_id
-                            class="flex cursor-pointer items-center gap-2 rounded-lg border border-slate-300 bg-white px-3 py-2 has-checked:border-indigo-600 has-checked:bg-indigo-50 has-checked:ring-1 has-checked:ring-indigo-600"
+                            class="flex cursor-pointer items-center gap-2 rounded-lg border border-slate-300 bg-white px-3 py-2 has-checked:border-indigo-600 has-checked:bg-indigo-50 has-checked:ring-1 has-checked:ring-indigo-600 has-focus-visible:outline-2 has-focus-visible:outline-offset-2 has-focus-visible:outline-indigo-700"
                         >
                             <input
                                 id=id

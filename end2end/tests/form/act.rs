@@ -109,3 +109,62 @@ pub async fn bypass_browser_validation(page: &Page) {
         .await
         .expect("switch off constraint validation");
 }
+
+/// Tab through the form in order, typing and choosing with keys only, then Enter.
+/// Radio groups take one Tab; arrow keys move the choice. Selects take the first letter.
+pub async fn fill_with_keyboard(page: &Page, p: &Profile) {
+    let keyboard = page.keyboard();
+    let press = |key: &'static str| {
+        let keyboard = keyboard.clone();
+        async move {
+            keyboard
+                .press(key, None)
+                .await
+                .unwrap_or_else(|e| panic!("press {key}: {e}"));
+        }
+    };
+    let type_text = |text: &'static str| {
+        let keyboard = keyboard.clone();
+        async move {
+            keyboard
+                .type_text(text, None)
+                .await
+                .unwrap_or_else(|e| panic!("type {text}: {e}"));
+        }
+    };
+    let arrows_to = |options: &[&str], wanted: &str| {
+        options
+            .iter()
+            .position(|o| *o == wanted)
+            .expect("a known option")
+    };
+    press("Tab").await; // Credit score
+    type_text(p.credit_score).await;
+    press("Tab").await; // Country: the first radio; Space picks it, arrows move
+    press("Space").await;
+    for _ in 0..arrows_to(&["France", "Germany", "Spain"], p.country) {
+        press("ArrowRight").await;
+    }
+    press("Tab").await; // Gender
+    press("Space").await;
+    for _ in 0..arrows_to(&["Female", "Male"], p.gender) {
+        press("ArrowRight").await;
+    }
+    for value in [p.age, p.tenure, p.balance, p.products] {
+        press("Tab").await;
+        type_text(value).await;
+    }
+    for flag in [p.has_credit_card, p.active_member] {
+        press("Tab").await;
+        type_text(if flag { "Y" } else { "N" }).await;
+    }
+    press("Tab").await; // Estimated salary
+    type_text(p.salary).await;
+    press("Enter").await; // submits the form
+    page.wait_for_url("**/?*", None)
+        .await
+        .expect("the result page");
+    page.wait_for_load_state(None)
+        .await
+        .expect("the page settles");
+}

@@ -160,6 +160,27 @@ async fn a_tampered_submission_gets_the_servers_field_error_and_keeps_the_inputs
         0,
         "no prediction for bad input"
     );
+    page.screenshot_to_file(
+        &output_dir().join("form-with-field-error.png"),
+        ScreenshotOptions::builder().full_page(true).build(),
+    )
+    .await
+    .expect("a screenshot");
+}
+
+#[tokio::test]
+async fn the_form_can_be_filled_and_submitted_with_the_keyboard_alone() {
+    let Some(browser) = launch_browser().await else {
+        return;
+    };
+    let server = start_server().await;
+    let page = browser.desktop_page().await;
+    act::open_form(&page, &server.url("/")).await;
+
+    act::fill_with_keyboard(&page, &CUSTOMER).await;
+
+    let api = api_answer(&server, &CUSTOMER).await;
+    check::shows_the_apis_answer(&page, &api).await;
 }
 
 #[tokio::test]
