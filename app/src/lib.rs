@@ -29,6 +29,8 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light" />
                 <link rel="stylesheet" href=assets::CSS_PATH />
+                // No favicon request: nothing to fetch but the page and its stylesheet.
+                <link rel="icon" href="data:," />
                 <MetaTags />
             </head>
             <body class="min-h-screen bg-slate-100 text-slate-900 antialiased">
