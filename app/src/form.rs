@@ -11,7 +11,9 @@ use model::{Customer, InvalidCustomer, Label, Predictor};
 use serde::{Deserialize, Serialize};
 
 /// What a person submitted, by field name, exactly as typed (so it can be shown back).
+/// Transparent on the wire, so the server function takes `submitted[age]=38&...`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Submitted(pub BTreeMap<String, String>);
 
 impl Submitted {

@@ -186,3 +186,25 @@ async fn a_failing_predictor_is_said_plainly_and_the_inputs_are_kept() {
     assert!(html.contains("throttled"), "{html}");
     assert!(html.contains(r#"value="670""#), "inputs kept: {html}");
 }
+
+#[tokio::test]
+async fn the_forms_server_function_answers_over_http_like_the_page() {
+    let app = spawn_app().await;
+    let body = EXAMPLE_QUERY
+        .split('&')
+        .map(|pair| format!("submitted[{}", pair.replacen('=', "]=", 1)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, answer) = app
+        .post(
+            "/api/predict-form",
+            "application/x-www-form-urlencoded",
+            body,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, api) = app
+        .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+        .await;
+    assert_eq!(answer["Predicted"]["probability"], api["probability"]);
+}
