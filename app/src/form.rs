@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use model::fields::{FIELDS, Field, FieldError, Input, Rule};
-use model::{Customer, InvalidCustomer, Label, Predictor};
+use model::{Customer, InvalidCustomer, Label, PredictError, Predictor};
 use serde::{Deserialize, Serialize};
 
 /// What a person submitted, by field name, exactly as typed (so it can be shown back).
@@ -58,7 +58,8 @@ pub enum Outcome {
     Predicted(Answer),
     /// One problem per refused field, to show beside its input.
     Invalid(Vec<Problem>),
-    /// The model backend could not answer; the message is safe to show.
+    /// The model backend could not answer. The message says what kind of failure in plain
+    /// words; the backend's own error text (which may name internals) is only logged.
     Unavailable(String),
 }
 
@@ -105,14 +106,29 @@ pub async fn evaluate(submitted: &Submitted, predictor: &dyn Predictor) -> Outco
                 threshold: predictor.threshold(),
                 model: predictor.model_id().to_owned(),
             }),
-            other => Outcome::Unavailable(format!(
-                "the model backend returned {} answers for one customer",
-                other.len()
-            )),
+            other => {
+                tracing::error!(
+                    answers = other.len(),
+                    "the predictor answered one customer with a wrong count"
+                );
+                Outcome::Unavailable(BACKEND_ERROR.to_owned())
+            }
         },
-        Err(e) => Outcome::Unavailable(e.to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, backend = predictor.backend(), "web form: the predictor failed");
+            Outcome::Unavailable(
+                match e {
+                    PredictError::Timeout(_) => "The model did not answer in time.",
+                    PredictError::Unavailable(_) => "The model service is busy or down.",
+                    PredictError::Backend(_) => BACKEND_ERROR,
+                }
+                .to_owned(),
+            )
+        }
     }
 }
+
+const BACKEND_ERROR: &str = "The model service returned an error.";
 
 fn problem(e: &FieldError) -> Problem {
     let allowed = model::fields::field(e.field).map_or_else(|| e.allowed.clone(), allowed);

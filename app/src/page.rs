@@ -37,7 +37,12 @@ pub fn FormPage() -> impl IntoView {
                             Some(
                                 crate::predict_customer(s.clone())
                                     .await
-                                    .unwrap_or_else(|e| Outcome::Unavailable(e.to_string())),
+                                    .unwrap_or_else(|e| {
+                                        leptos::logging::error!("web form: {e}");
+                                        Outcome::Unavailable(
+                                            "The prediction service is not configured.".to_owned(),
+                                        )
+                                    }),
                             )
                         }
                         None => None,
@@ -288,7 +293,7 @@ fn ResultPanel(outcome: Option<Outcome>) -> impl IntoView {
                     <p class="mt-1 text-sm">
                         "No prediction was made. Your entries are kept: press Predict to try again."
                     </p>
-                    <p class="mt-1 text-xs text-amber-800">"Details: " {reason}</p>
+                    <p class="mt-1 text-xs text-amber-800">{reason}</p>
                 </div>
             }
                 .into_any()

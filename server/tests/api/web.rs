@@ -183,7 +183,14 @@ async fn a_failing_predictor_is_said_plainly_and_the_inputs_are_kept() {
         html.contains("The prediction service is unavailable right now."),
         "{html}"
     );
-    assert!(html.contains("throttled"), "{html}");
+    assert!(
+        html.contains("The model service is busy or down."),
+        "{html}"
+    );
+    assert!(
+        !html.contains("throttled"),
+        "the backend's own words stay in the log"
+    );
     assert!(html.contains(r#"value="670""#), "inputs kept: {html}");
 }
 
