@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+export CHURN_REQUIRE_CSS=1   # serve the real stylesheet or fail the build
 exec cargo run --release --locked -p server --bin churn-predict -- "$@"

@@ -13,3 +13,4 @@ pub mod sagemaker_compat;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;
+pub mod web;

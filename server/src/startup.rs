@@ -132,7 +132,10 @@ pub fn router(state: AppState, hardening: &Hardening) -> Router {
     let predictions =
         crate::api::prediction_routes().merge(crate::sagemaker_compat::invocation_routes());
     let predictions = protect_predictions(predictions, hardening.keys.clone());
+    // The form stays open (people have no API key), guarded against cross-site posts instead.
+    let form = crate::web::routes(&state).route_layer(from_fn(browser::refuse_cross_site));
     let mut routes = Router::new()
+        .merge(form)
         .merge(predictions)
         .merge(crate::api::info_routes())
         .merge(crate::sagemaker_compat::health_routes());

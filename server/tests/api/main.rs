@@ -10,3 +10,4 @@ mod predict;
 mod properties;
 mod rejects;
 mod security;
+mod web;

@@ -1,0 +1,327 @@
+//! The form's pure logic: what was typed, how it becomes a `Customer`, which HTML
+//! constraints each field carries, and the words the page shows. No Leptos, no HTTP.
+//!
+//! Every rule comes from [`model::fields::FIELDS`], the table the JSON API validates with,
+//! so the browser's checks, the server's checks and the API cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use model::fields::{FIELDS, Field, FieldError, Input, Rule};
+use model::{Customer, InvalidCustomer, Label, PredictError, Predictor};
+use serde::{Deserialize, Serialize};
+
+/// What a person submitted, by field name, exactly as typed (so it can be shown back).
+/// Transparent on the wire, so the server function takes `submitted[age]=38&...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Submitted(pub BTreeMap<String, String>);
+
+impl Submitted {
+    /// Keeps the table's fields from `(name, value)` pairs such as a query string, ignoring
+    /// anything else. `None` when no field of the table was sent: a blank form, not a submission.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Self> {
+        let values: BTreeMap<String, String> = pairs
+            .into_iter()
+            .filter(|(name, _)| model::fields::field(name).is_some())
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        (!values.is_empty()).then_some(Submitted(values))
+    }
+
+    /// The value typed for a field; empty when it was left out.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+}
+
+/// One submitted string as the field table sees it: empty is missing, a number is a number,
+/// anything else is text (the table then decides whether text is allowed).
+pub fn input(raw: &str) -> Input<'_> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Input::Missing;
+    }
+    match raw.parse::<f64>() {
+        Ok(n) => Input::Number(n),
+        Err(_) => Input::Text(raw),
+    }
+}
+
+/// Parses a submission with the same rules as the JSON API.
+pub fn parse(submitted: &Submitted) -> Result<Customer, InvalidCustomer> {
+    Customer::from_named(|name| input(submitted.get(name)), "")
+}
+
+/// What the page shows after a submission. Crosses the server-function boundary, so it is data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Predicted(Answer),
+    /// One problem per refused field, to show beside its input.
+    Invalid(Vec<Problem>),
+    /// The model backend could not answer. The message says what kind of failure in plain
+    /// words; the backend's own error text (which may name internals) is only logged.
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub will_exit: bool,
+    pub probability: f64,
+    pub threshold: f64,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The field's name in the table.
+    pub field: String,
+    pub message: String,
+}
+
+impl Outcome {
+    pub fn problem(&self, field: &str) -> Option<&str> {
+        match self {
+            Outcome::Invalid(problems) => problems
+                .iter()
+                .find(|p| p.field == field)
+                .map(|p| p.message.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// Validates, then asks the predictor: the whole submission, server side.
+pub async fn evaluate(submitted: &Submitted, predictor: &dyn Predictor) -> Outcome {
+    let customer = match parse(submitted) {
+        Ok(customer) => customer,
+        Err(InvalidCustomer(errors)) => {
+            return Outcome::Invalid(errors.iter().map(problem).collect());
+        }
+    };
+    match predictor.predict(std::slice::from_ref(&customer)).await {
+        Ok(predictions) => match predictions.as_slice() {
+            [p] => Outcome::Predicted(Answer {
+                will_exit: p.label == Label::WillExit,
+                probability: p.probability,
+                threshold: predictor.threshold(),
+                model: predictor.model_id().to_owned(),
+            }),
+            other => {
+                tracing::error!(
+                    answers = other.len(),
+                    "the predictor answered one customer with a wrong count"
+                );
+                Outcome::Unavailable(BACKEND_ERROR.to_owned())
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, backend = predictor.backend(), "web form: the predictor failed");
+            Outcome::Unavailable(
+                match e {
+                    PredictError::Timeout(_) => "The model did not answer in time.",
+                    PredictError::Unavailable(_) => "The model service is busy or down.",
+                    PredictError::Backend(_) => BACKEND_ERROR,
+                }
+                .to_owned(),
+            )
+        }
+    }
+}
+
+const BACKEND_ERROR: &str = "The model service returned an error.";
+
+fn problem(e: &FieldError) -> Problem {
+    let allowed = model::fields::field(e.field).map_or_else(|| e.allowed.clone(), allowed);
+    let message = if e.value == Input::Missing.to_string() {
+        format!("Required: enter {allowed}.")
+    } else {
+        format!("{} is not allowed: enter {allowed}.", e.value)
+    };
+    Problem {
+        field: e.field.to_owned(),
+        message,
+    }
+}
+
+/// What a field allows, in words for people (the API's wording is for programs).
+pub fn allowed(field: &Field) -> String {
+    match field.rule {
+        Rule::Whole { min, max } => format!("a whole number from {min} to {max}"),
+        Rule::Amount { min, max } => format!("an amount from {min} to {max}"),
+        Rule::Flag => "Yes or No".to_owned(),
+        Rule::OneOf(names) => format!("one of {}", names.join(", ")),
+    }
+}
+
+/// The HTML control and constraint attributes for a field, straight from its rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// `<input type="number" min max step required>`.
+    Number {
+        min: String,
+        max: String,
+        step: &'static str,
+        inputmode: &'static str,
+    },
+    /// `<select required>` with Yes (1) and No (0).
+    YesNo,
+    /// A radio group: exactly one of the names (never boxes that could all be ticked).
+    Choice(&'static [&'static str]),
+}
+
+pub fn control(field: &Field) -> Control {
+    match field.rule {
+        Rule::Whole { min, max } => Control::Number {
+            min: min.to_string(),
+            max: max.to_string(),
+            step: "1",
+            inputmode: "numeric",
+        },
+        // `{}` prints f64 without an exponent (1e12 → "1000000000000"), as HTML wants.
+        Rule::Amount { min, max } => Control::Number {
+            min: min.to_string(),
+            max: max.to_string(),
+            step: "any",
+            inputmode: "decimal",
+        },
+        Rule::Flag => Control::YesNo,
+        Rule::OneOf(names) => Control::Choice(names),
+    }
+}
+
+/// The example customer (the table's examples), as pairs for a link that fills the form.
+pub fn example_query() -> String {
+    FIELDS
+        .iter()
+        .map(|f| format!("{}={}", f.name, f.example))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A probability as people read it: one decimal place.
+pub fn percent(p: f64) -> String {
+    format!("{:.1}%", p * 100.0)
+}
+
+pub fn label_text(will_exit: bool) -> &'static str {
+    if will_exit {
+        Label::WillExit.as_str()
+    } else {
+        Label::WillNotExit.as_str()
+    }
+}
+
+/// The plain-language sentence under the result.
+pub fn sentence(answer: &Answer) -> String {
+    let p = percent(answer.probability);
+    let t = percent(answer.threshold);
+    if answer.will_exit {
+        format!(
+            "This customer has a {p} estimated chance of leaving, at or above the {t} \
+             threshold — likely to leave. Consider reaching out."
+        )
+    } else {
+        format!(
+            "This customer has a {p} estimated chance of leaving, below the {t} \
+             threshold — likely to stay."
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Submitted {
+        Submitted::from_pairs(FIELDS.iter().map(|f| (f.name, f.example))).unwrap()
+    }
+
+    #[test]
+    fn empty_strings_are_missing_numbers_are_numbers_and_the_rest_is_text() {
+        assert_eq!(input(""), Input::Missing);
+        assert_eq!(input("  "), Input::Missing);
+        assert_eq!(input(" 38 "), Input::Number(38.0));
+        assert_eq!(input("77864.41"), Input::Number(77864.41));
+        assert_eq!(input("France"), Input::Text("France"));
+    }
+
+    #[test]
+    fn the_example_customer_parses_like_the_json_api_sample() {
+        let customer = parse(&example()).expect("the example is valid");
+        assert_eq!(customer.age(), 38);
+        assert_eq!(customer.geography(), model::Geography::France);
+        assert!(customer.has_cr_card());
+    }
+
+    #[test]
+    fn a_blank_form_is_not_a_submission_and_unknown_keys_are_ignored() {
+        assert_eq!(Submitted::from_pairs([]), None);
+        assert_eq!(Submitted::from_pairs([("utm_source", "x")]), None);
+        let s = Submitted::from_pairs([("age", "40"), ("utm_source", "x")]).unwrap();
+        assert_eq!(s.0.len(), 1);
+    }
+
+    #[test]
+    fn problems_name_the_field_the_value_and_the_allowed_range() {
+        let mut s = example();
+        s.0.insert("age".into(), "150".into());
+        s.0.insert("tenure".into(), "".into());
+        s.0.insert("balance".into(), "NaN".into());
+        s.0.insert("geography".into(), "Italy".into());
+        let Err(InvalidCustomer(errors)) = parse(&s) else {
+            panic!("refused")
+        };
+        let problems: Vec<Problem> = errors.iter().map(problem).collect();
+        let message = |f: &str| {
+            problems
+                .iter()
+                .find(|p| p.field == f)
+                .unwrap_or_else(|| panic!("{f} refused: {problems:?}"))
+                .message
+                .clone()
+        };
+        assert_eq!(
+            message("age"),
+            "150 is not allowed: enter a whole number from 18 to 120."
+        );
+        assert_eq!(
+            message("tenure"),
+            "Required: enter a whole number from 0 to 100."
+        );
+        assert!(
+            message("balance").contains("an amount from 0 to 1000000000000"),
+            "{problems:?}"
+        );
+        assert!(
+            message("geography").contains("one of France, Germany, Spain"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn amounts_print_without_an_exponent_for_html() {
+        let Control::Number { max, step, .. } = control(&model::fields::BALANCE) else {
+            panic!("balance is a number")
+        };
+        assert_eq!(max, "1000000000000");
+        assert_eq!(step, "any");
+    }
+
+    #[test]
+    fn the_sentence_says_which_side_of_the_threshold() {
+        let mut answer = Answer {
+            will_exit: false,
+            probability: 0.0234,
+            threshold: 0.5,
+            model: "m".into(),
+        };
+        assert_eq!(
+            sentence(&answer),
+            "This customer has a 2.3% estimated chance of leaving, below the 50.0% threshold — likely to stay."
+        );
+        answer.will_exit = true;
+        answer.probability = 0.71;
+        assert!(sentence(&answer).contains("71.0%"));
+        assert!(sentence(&answer).contains("likely to leave"));
+    }
+}

@@ -1,0 +1,463 @@
+//! The form page. A plain `<form method="get" action="/">`: the submission is the URL, so
+//! the result can be reloaded or bookmarked without resubmitting, and it needs no JavaScript.
+//! Rendering `/?<fields>` calls [`crate::predict_customer`] on the server and shows its
+//! answer next to the inputs, which are kept as typed.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use model::fields::{FIELDS, Field};
+
+use crate::form::{self, Answer, Control, Outcome, Submitted};
+
+const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 \
+    text-base shadow-sm focus:border-indigo-600 focus:outline-none focus:ring-2 \
+    focus:ring-indigo-600/30 user-invalid:border-red-600 aria-invalid:border-red-600";
+const LABEL: &str = "block text-sm font-semibold text-slate-800";
+const HINT: &str = "mt-1 text-sm text-slate-600";
+const ERROR: &str = "mt-1 text-sm font-medium text-red-700";
+
+#[component]
+pub fn FormPage() -> impl IntoView {
+    let query = use_query_map();
+    let submitted = query.with_untracked(|q| {
+        Submitted::from_pairs(
+            FIELDS
+                .iter()
+                .filter_map(|f| Some((f.name, q.get_str(f.name)?))),
+        )
+    });
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let submitted = submitted.clone();
+                Suspend::new(async move {
+                    let outcome = match &submitted {
+                        Some(s) => {
+                            Some(
+                                crate::predict_customer(s.clone())
+                                    .await
+                                    .unwrap_or_else(|e| {
+                                        leptos::logging::error!("web form: {e}");
+                                        Outcome::Unavailable(
+                                            "The prediction service is not configured.".to_owned(),
+                                        )
+                                    }),
+                            )
+                        }
+                        None => None,
+                    };
+                    view! { <Page submitted=submitted.unwrap_or_default() outcome /> }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
+    let title = match &outcome {
+        Some(Outcome::Predicted(a)) => {
+            format!(
+                "{} ({}) — Churn Predict",
+                form::label_text(a.will_exit),
+                form::percent(a.probability)
+            )
+        }
+        Some(Outcome::Invalid(_)) => "Please correct the form — Churn Predict".to_owned(),
+        _ => "Churn Predict".to_owned(),
+    };
+    let fields = FIELDS
+        .iter()
+        .map(|f| {
+            let problem = outcome
+                .as_ref()
+                .and_then(|o| o.problem(f.name))
+                .map(str::to_owned);
+            view! { <FieldControl field=f value=submitted.get(f.name).to_owned() problem /> }
+        })
+        .collect_view();
+    // On a phone the result comes first once there is one, so it is seen without scrolling.
+    let result_order = if matches!(
+        outcome,
+        Some(Outcome::Predicted(_) | Outcome::Unavailable(_))
+    ) {
+        "order-first lg:order-none"
+    } else {
+        ""
+    };
+    let invalid = match &outcome {
+        Some(Outcome::Invalid(problems)) => Some(problems.len()),
+        _ => None,
+    };
+    view! {
+        <Title text=title />
+        <main class="mx-auto max-w-5xl px-4 py-6 sm:px-6 sm:py-10">
+            <header class="mb-6">
+                <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
+                    "Churn Predict"
+                </p>
+                <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
+                    "Will this customer leave the bank?"
+                </h1>
+                <p class="mt-2 max-w-prose text-slate-700">
+                    "Enter the customer's profile and press Predict. The estimate comes from the same model as the prediction API."
+                </p>
+            </header>
+            <div class="grid gap-6 lg:grid-cols-[minmax(0,1fr)_20rem] lg:items-start">
+                <form
+                    method="get"
+                    action="/"
+                    class="rounded-2xl bg-white p-4 shadow-sm ring-1 ring-slate-200 sm:p-6"
+                    aria-describedby=invalid.map(|_| "form-problems")
+                >
+                    {invalid
+                        .map(|n| {
+                            view! {
+                                <div
+                                    id="form-problems"
+                                    role="alert"
+                                    class="mb-4 rounded-lg border border-red-200 bg-red-50 p-3 text-sm text-red-800"
+                                >
+                                    {if n == 1 {
+                                        "One field needs correcting.".to_owned()
+                                    } else {
+                                        format!("{n} fields need correcting.")
+                                    }}
+                                    " Nothing was predicted."
+                                </div>
+                            }
+                        })}
+                    <div class="grid gap-x-4 gap-y-5 sm:grid-cols-2">{fields}</div>
+                    <div class="mt-6 flex flex-wrap items-center gap-x-4 gap-y-2">
+                        <button
+                            type="submit"
+                            class="rounded-lg bg-indigo-700 px-5 py-2.5 font-semibold text-white shadow-sm hover:bg-indigo-800 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-700"
+                        >
+                            "Predict"
+                        </button>
+                        <a
+                            class="text-sm font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900"
+                            href=format!("/?{}", form::example_query())
+                        >
+                            "Try an example customer"
+                        </a>
+                        <a
+                            class="text-sm font-medium text-slate-700 underline underline-offset-2 hover:text-slate-900"
+                            href="/"
+                        >
+                            "Clear"
+                        </a>
+                    </div>
+                </form>
+                <div class=result_order>
+                    <ResultPanel outcome />
+                </div>
+            </div>
+            <footer class="mt-8 text-sm text-slate-600">
+                "An estimate to support a conversation, not a decision. Programs can use "
+                <code class="rounded bg-slate-200 px-1">"POST /predict"</code>
+                " for the same answer."
+            </footer>
+        </main>
+    }
+}
+
+/// One field: a visible label, the control with constraints from the table, a hint, and
+/// the server's complaint if there is one.
+#[component]
+pub fn FieldControl(
+    field: &'static Field,
+    value: String,
+    problem: Option<String>,
+) -> impl IntoView {
+    let name = field.name;
+    let hint_id = format!("{name}-hint");
+    let error_id = format!("{name}-error");
+    let described_by = match (field.hint.is_empty(), problem.is_some()) {
+        (true, false) => None,
+        (false, false) => Some(hint_id.clone()),
+        (true, true) => Some(error_id.clone()),
+        (false, true) => Some(format!("{hint_id} {error_id}")),
+    };
+    let invalid = problem.is_some().then_some("true");
+    let hint =
+        (!field.hint.is_empty()).then(|| view! { <p id=hint_id class=HINT>{field.hint}</p> });
+    let error = problem.map(|message| view! { <p id=error_id class=ERROR>{message}</p> });
+    let control = match form::control(field) {
+        Control::Number {
+            min,
+            max,
+            step,
+            inputmode,
+        } => view! {
+            <label for=name class=LABEL>{field.label}</label>
+            <input
+                id=name
+                name=name
+                type="number"
+                min=min
+                max=max
+                step=step
+                inputmode=inputmode
+                required
+                placeholder=format!("e.g. {}", field.example)
+                value=value
+                aria-invalid=invalid
+                aria-describedby=described_by
+                class=INPUT
+            />
+        }
+        .into_any(),
+        Control::YesNo => {
+            let chosen = value.trim().to_owned();
+            view! {
+                <label for=name class=LABEL>{field.label}</label>
+                <select
+                    id=name
+                    name=name
+                    required
+                    aria-invalid=invalid
+                    aria-describedby=described_by
+                    class=INPUT
+                >
+                    <option value="" selected=chosen.is_empty()>"Choose…"</option>
+                    <option value="1" selected=chosen == "1">"Yes"</option>
+                    <option value="0" selected=chosen == "0">"No"</option>
+                </select>
+            }
+            .into_any()
+        }
+        Control::Choice(names) => {
+            let options = names
+                .iter()
+                .map(|&option| {
+                    let id = format!("{name}-{}", option.to_ascii_lowercase());
+                    let for_id = id.clone();
+                    let checked = option.eq_ignore_ascii_case(value.trim());
+                    view! {
+                        <label
+                            for=for_id
+                            class="flex cursor-pointer items-center gap-2 rounded-lg border border-slate-300 bg-white px-3 py-2 has-checked:border-indigo-600 has-checked:bg-indigo-50 has-checked:ring-1 has-checked:ring-indigo-600 has-focus-visible:outline-2 has-focus-visible:outline-offset-2 has-focus-visible:outline-indigo-700"
+                        >
+                            <input
+                                id=id
+                                type="radio"
+                                name=name
+                                value=option
+                                required
+                                checked=checked
+                                class="size-4 accent-indigo-700"
+                            />
+                            {option}
+                        </label>
+                    }
+                })
+                .collect_view();
+            view! {
+                <fieldset aria-invalid=invalid aria-describedby=described_by>
+                    <legend class=LABEL>{field.label}</legend>
+                    <div class="mt-1 flex flex-wrap gap-2">{options}</div>
+                </fieldset>
+            }
+            .into_any()
+        }
+    };
+    view! { <div class=if matches!(field.rule, model::fields::Rule::OneOf(_)) { "sm:col-span-2" } else { "" }>{control} {hint} {error}</div> }
+}
+
+#[component]
+fn ResultPanel(outcome: Option<Outcome>) -> impl IntoView {
+    let body = match outcome {
+        None => {
+            view! {
+                <p class="text-slate-700">
+                    "Fill in every field and press Predict. The result appears here, next to the profile."
+                </p>
+            }
+                .into_any()
+        }
+        Some(Outcome::Predicted(answer)) => view! { <Prediction answer /> }.into_any(),
+        Some(Outcome::Invalid(_)) => {
+            view! {
+                <p class="text-slate-700">
+                    "No prediction yet: correct the highlighted fields and press Predict again."
+                </p>
+            }
+                .into_any()
+        }
+        Some(Outcome::Unavailable(reason)) => {
+            view! {
+                <div role="alert" class="rounded-lg border border-amber-300 bg-amber-50 p-3 text-amber-900">
+                    <p class="font-semibold">"The prediction service is unavailable right now."</p>
+                    <p class="mt-1 text-sm">
+                        "No prediction was made. Your entries are kept: press Predict to try again."
+                    </p>
+                    <p class="mt-1 text-xs text-amber-800">{reason}</p>
+                </div>
+            }
+                .into_any()
+        }
+    };
+    view! {
+        <section
+            aria-labelledby="result-heading"
+            aria-live="polite"
+            class="rounded-2xl bg-white p-4 shadow-sm ring-1 ring-slate-200 sm:p-6"
+        >
+            <h2 id="result-heading" class="text-lg font-semibold text-slate-900">
+                "Prediction"
+            </h2>
+            <div class="mt-3">{body}</div>
+        </section>
+    }
+}
+
+#[component]
+fn Prediction(answer: Answer) -> impl IntoView {
+    let label = form::label_text(answer.will_exit);
+    let percent = form::percent(answer.probability);
+    let sentence = form::sentence(&answer);
+    // An SVG bar: its width is an attribute, so the strict CSP (no inline styles) allows it.
+    let width = format!("{:.2}", (answer.probability * 100.0).clamp(0.0, 100.0));
+    let marker = format!("{:.2}", (answer.threshold * 100.0).clamp(0.0, 100.0));
+    let (badge, bar) = if answer.will_exit {
+        ("bg-red-100 text-red-800 ring-red-300", "fill-red-600")
+    } else {
+        (
+            "bg-emerald-100 text-emerald-800 ring-emerald-300",
+            "fill-emerald-600",
+        )
+    };
+    view! {
+        <p
+            id="result-label"
+            class=format!("inline-block rounded-full px-3 py-1 text-xl font-bold ring-1 {badge}")
+        >
+            {label}
+        </p>
+        <p class="mt-4 text-sm text-slate-700">
+            "Probability of leaving: "
+            <data
+                id="result-probability"
+                value=answer.probability.to_string()
+                class="text-2xl font-bold text-slate-900"
+            >
+                {percent.clone()}
+            </data>
+        </p>
+        <svg
+            class="mt-2 h-3 w-full overflow-visible"
+            viewBox="0 0 100 4"
+            preserveAspectRatio="none"
+            role="img"
+            aria-label=format!("{percent} of the bar, threshold at {}", form::percent(answer.threshold))
+        >
+            <rect width="100" height="4" class="fill-slate-200" />
+            <rect width=width height="4" class=bar />
+            <rect x=marker y="-1" width="0.6" height="6" class="fill-slate-900" />
+        </svg>
+        <p class="mt-1 flex justify-between text-xs text-slate-600">
+            <span>"0%"</span>
+            <span>"threshold " {form::percent(answer.threshold)}</span>
+            <span>"100%"</span>
+        </p>
+        <p id="result-sentence" class="mt-4 text-slate-800">{sentence}</p>
+        <p class="mt-3 text-xs text-slate-600">"Model " {answer.model}</p>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use model::fields::Rule;
+
+    use super::*;
+
+    fn render(field: &'static Field, value: &str, problem: Option<&str>) -> String {
+        let owner = Owner::new();
+        owner.with(|| {
+            view! { <FieldControl field value=value.to_owned() problem=problem.map(str::to_owned) /> }
+                .to_html()
+        })
+    }
+
+    /// The browser's checks are generated from the same table the server validates with.
+    #[test]
+    fn every_fields_html_constraints_equal_the_field_table() {
+        for field in &FIELDS {
+            let html = render(field, "", None);
+            let has = |attr: &str| {
+                assert!(
+                    html.contains(attr),
+                    "{}: expected {attr} in {html}",
+                    field.name
+                );
+            };
+            assert!(
+                html.contains(&format!(">{}</", field.label)),
+                "{}: visible label",
+                field.name
+            );
+            match field.rule {
+                Rule::Whole { min, max } => {
+                    has(r#"type="number""#);
+                    has(&format!(r#"min="{min}""#));
+                    has(&format!(r#"max="{max}""#));
+                    has(r#"step="1""#);
+                    has(" required");
+                }
+                Rule::Amount { min, max } => {
+                    has(r#"type="number""#);
+                    has(&format!(r#"min="{min}""#));
+                    has(&format!(r#"max="{}""#, max as u64));
+                    has(r#"step="any""#);
+                    has(" required");
+                }
+                Rule::Flag => {
+                    has(&format!(
+                        r#"<select id="{}" name="{}" required"#,
+                        field.name, field.name
+                    ));
+                    has(r#"<option value="1">Yes</option>"#);
+                    has(r#"<option value="0">No</option>"#);
+                }
+                Rule::OneOf(names) => {
+                    assert_eq!(
+                        html.matches(r#"type="radio""#).count(),
+                        names.len(),
+                        "{}: one radio per choice, one group",
+                        field.name
+                    );
+                    assert!(!html.contains("checkbox"), "{}", field.name);
+                    for name in names {
+                        has(&format!(r#"value="{name}""#));
+                    }
+                    has("<legend");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_problem_is_shown_beside_its_field_and_the_value_is_kept() {
+        let html = render(&model::fields::AGE, "150", Some("150 is not allowed"));
+        assert!(html.contains(r#"value="150""#), "{html}");
+        assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+        assert!(
+            html.contains(r#"aria-describedby="age-hint age-error""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<p id="age-error""#), "{html}");
+    }
+
+    #[test]
+    fn chosen_options_are_kept() {
+        let html = render(&model::fields::GEOGRAPHY, "germany", None);
+        assert!(
+            html.contains(r#"value="Germany" required checked"#),
+            "{html}"
+        );
+        let html = render(&model::fields::HAS_CR_CARD, "0", None);
+        assert!(html.contains(r#"<option value="0" selected"#), "{html}");
+    }
+}

@@ -1,0 +1,44 @@
+//! Where things are on the page, found as a person finds them: by their visible labels.
+
+use playwright_rs::protocol::{AriaRole, GetByRoleOptions};
+use playwright_rs::{Locator, Page};
+
+/// An input or select by its `<label>` (exact text).
+pub fn field(page: &Page, label: &str) -> Locator {
+    page.get_by_label(label, true)
+}
+
+/// One radio button of a group (e.g. "France"), by its label.
+pub fn choice(page: &Page, label: &str) -> Locator {
+    page.get_by_label(label, true)
+}
+
+pub fn predict_button(page: &Page) -> Locator {
+    page.get_by_role(
+        AriaRole::Button,
+        Some(GetByRoleOptions::default().name("Predict").exact(true)),
+    )
+}
+
+/// The "Will Exit" / "Will Not Exit" badge.
+pub fn result_label(page: &Page) -> Locator {
+    page.locator("#result-label")
+}
+
+/// The probability: shown as a percentage, exact in its `value` attribute.
+pub fn result_probability(page: &Page) -> Locator {
+    page.locator("#result-probability")
+}
+
+pub fn result_sentence(page: &Page) -> Locator {
+    page.locator("#result-sentence")
+}
+
+/// The server's message beside a field (by the field's name in the field table).
+pub fn field_error(page: &Page, name: &str) -> Locator {
+    page.locator(format!("#{name}-error"))
+}
+
+pub fn form(page: &Page) -> Locator {
+    page.locator("form")
+}

@@ -1,0 +1,165 @@
+//! Starts the real server on a free port and a headless Debian Chromium driven by Playwright.
+//!
+//! Chromium and the Playwright driver come from apt and npm (`scripts/setup.sh --test`). When
+//! either is missing the tests fail loudly where they are required (`CI` or
+//! `CHURN_E2E_REQUIRED=1`, which `scripts/test.sh` sets) and are skipped with a loud message
+//! elsewhere, so a Rust-only checkout still runs `cargo test`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use playwright_rs::LaunchOptions;
+use playwright_rs::protocol::{BrowserContextOptions, Viewport};
+use playwright_rs::{Browser, Page, Playwright};
+use server::config::Settings;
+use server::startup::{AppState, Hardening, router};
+
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+];
+
+/// The server under test, with a count of the HTTP requests that reached it.
+pub struct TestServer {
+    pub address: SocketAddr,
+    requests: Arc<AtomicUsize>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Requests received so far (pages, stylesheet, API calls).
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// The application's own router (`server::startup::router`, as `Application` serves it) with a
+/// request counter in front, so a test can prove that the browser sent nothing.
+pub async fn start_server() -> TestServer {
+    let mut settings = Settings::from_env().expect("default settings");
+    settings.host = "127.0.0.1".to_owned();
+    settings.port = 0;
+    let state = AppState::from_settings(&settings).expect("the bundled model loads");
+    let hardening = Hardening::from_settings(&settings).expect("default protections");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    let app =
+        router(state, &hardening).layer(middleware::from_fn(move |req: Request, next: Next| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            next.run(req)
+        }));
+    // Port 0: the OS picks a free port, so tests run in parallel without clashing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    TestServer { address, requests }
+}
+
+/// Playwright and one Chromium; dropped at the end of the test.
+pub struct TestBrowser {
+    pub browser: Browser,
+    _playwright: Playwright,
+}
+
+fn required() -> bool {
+    let set =
+        |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    set("CI") || set("CHURN_E2E_REQUIRED")
+}
+
+fn chromium_path() -> PathBuf {
+    std::env::var_os("CHROMIUM_PATH")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Fails (where required) or skips loudly; `None` means "skip this test".
+fn unavailable(why: &str) -> Option<TestBrowser> {
+    let message = format!(
+        "END-TO-END TESTS CANNOT RUN: {why}\n\
+         Install them with `scripts/setup.sh --test` (apt chromium, npm playwright-core in end2end/)."
+    );
+    if required() {
+        panic!("{message}");
+    }
+    // Written to stderr directly: the test harness captures `eprintln!` of passing tests,
+    // and a skip must not look like a pass.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** END-TO-END TEST SKIPPED (set CI or CHURN_E2E_REQUIRED=1 to fail instead): {message} ***\n"
+    );
+    None
+}
+
+/// Launches Chromium, or returns `None` after a loud message when it cannot (outside CI).
+pub async fn launch_browser() -> Option<TestBrowser> {
+    let chromium = chromium_path();
+    if !Path::new(&chromium).exists() {
+        return unavailable(&format!("no Chromium at {}", chromium.display()));
+    }
+    let playwright = match Playwright::launch().await {
+        Ok(p) => p,
+        Err(e) => return unavailable(&format!("the Playwright driver did not start: {e}")),
+    };
+    let options = LaunchOptions::new()
+        .executable_path(chromium.display().to_string())
+        .headless(true)
+        .args(CHROMIUM_ARGS.iter().map(|&a| a.to_owned()).collect());
+    let browser = match playwright.chromium().launch_with_options(options).await {
+        Ok(b) => b,
+        Err(e) => return unavailable(&format!("Chromium did not start: {e}")),
+    };
+    Some(TestBrowser {
+        browser,
+        _playwright: playwright,
+    })
+}
+
+impl TestBrowser {
+    /// A fresh page in its own context (no shared cookies or cache between tests).
+    pub async fn page(&self, javascript: bool, viewport: Viewport) -> Page {
+        let options = BrowserContextOptions::builder()
+            .javascript_enabled(javascript)
+            .viewport(viewport)
+            .build();
+        let context = self
+            .browser
+            .new_context_with_options(options)
+            .await
+            .expect("a browser context");
+        context.new_page().await.expect("a page")
+    }
+
+    pub async fn desktop_page(&self) -> Page {
+        self.page(
+            true,
+            Viewport {
+                width: 1280,
+                height: 900,
+            },
+        )
+        .await
+    }
+}
+
+/// Where screenshots go for people to look at (gitignored).
+pub fn output_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
+    std::fs::create_dir_all(&dir).expect("end2end/output is writable");
+    dir
+}

@@ -1,0 +1,91 @@
+//! The web form: Leptos pages rendered on the server (no WebAssembly), their server
+//! functions, the embedded stylesheet, and the security headers of the HTML responses.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos::context::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use model::Predictor;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::startup::AppState;
+
+/// Only this server's origin; no inline scripts or styles (the page has none), no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'; object-src 'none'";
+
+/// `GET /` (the form and its result), the server functions under `/api/`, and the CSS.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    // Built directly rather than from cargo-leptos' environment: there is no WASM bundle,
+    // and the only asset (the CSS) is embedded and served below.
+    let options = LeptosOptions::builder()
+        .output_name("app")
+        .site_root("site")
+        .build();
+    let predictor: Arc<dyn Predictor> = state.predictor.clone();
+    let shell_options = options.clone();
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &options,
+            generate_route_list(app::App),
+            move || provide_context(predictor.clone()),
+            move || app::shell(shell_options.clone()),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        // nosniff, no-referrer (the result URL carries the customer's profile) and frame
+        // denial come from the security-headers layer every response gets (`startup::Hardening`).
+        .layer(axum::middleware::map_response(drop_hydration_data))
+        .with_state(options);
+    pages.route(app::assets::CSS_PATH, get(stylesheet))
+}
+
+/// Leptos always appends `<script>` tags with hydration data after `</html>`. With no
+/// hydration they do nothing, and the CSP (no inline scripts) would only log their refusal,
+/// so they are cut off. Async rendering has already buffered the page, so this costs a copy.
+async fn drop_hydration_data(response: Response) -> Response {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !is_html {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the rendered page");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    const END: &[u8] = b"</html>";
+    let end = bytes
+        .windows(END.len())
+        .rposition(|w| w == END)
+        .map_or(bytes.len(), |i| i + END.len());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes.slice(..end)))
+}
+
+/// The embedded CSS. Its name changes with its content, so browsers may keep it for a year.
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        app::assets::CSS,
+    )
+        .into_response()
+}

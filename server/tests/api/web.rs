@@ -1,0 +1,220 @@
+//! The web form over plain HTTP (no browser): headers, stylesheet, weight, and that the page
+//! answers exactly like the JSON API. The browser side is in `end2end/`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use model::{Customer, PredictError, Prediction, Predictor, predictor::BoxFuture};
+use server::config::Settings;
+use server::startup::{AppState, Hardening, Limits, router};
+use tower::ServiceExt;
+
+use crate::helpers::{SAMPLE_VECTOR, spawn_app};
+
+const EXAMPLE_QUERY: &str = "credit_score=670&geography=France&gender=Male&age=38&tenure=7\
+    &balance=0.00&num_of_products=2&has_cr_card=1&is_active_member=1&estimated_salary=77864.41";
+
+async fn get(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+fn stylesheet_href(html: &str) -> &str {
+    let start = html
+        .find("/pkg/app-")
+        .expect("the page links its stylesheet");
+    let end = start + html[start..].find('"').expect("a quoted href");
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn the_form_page_is_html_with_a_same_origin_csp_and_no_scripts() {
+    let app = spawn_app().await;
+    let response = get(&app, "/").await;
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(header("content-type").starts_with("text/html"));
+    let csp = header("content-security-policy");
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script"), "no hydration scripts: {html}");
+    assert!(!html.contains(".wasm"), "no WebAssembly");
+    assert!(html.contains(r#"<form method="get" action="/""#), "{html}");
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
+    let app = spawn_app().await;
+    let html = get(&app, &format!("/?{EXAMPLE_QUERY}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let css = get(&app, stylesheet_href(&html)).await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(
+        css.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let css = css.text().await.unwrap();
+    let weight = html.len() + css.len();
+    assert!(
+        weight < 40 * 1024,
+        "HTML {} + CSS {} bytes",
+        html.len(),
+        css.len()
+    );
+}
+
+#[tokio::test]
+async fn the_page_shows_the_same_answer_as_the_json_api() {
+    let app = spawn_app().await;
+    let (_, api) = app
+        .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+        .await;
+    let html = get(&app, &format!("/?{EXAMPLE_QUERY}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let probability = api["probability"].as_f64().unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"<data id="result-probability" value="{probability}""#
+        )),
+        "{probability} in {html}"
+    );
+    assert!(html.contains(api["result"].as_str().unwrap()), "{api}");
+}
+
+#[tokio::test]
+async fn invalid_values_get_422_with_the_allowed_range_beside_the_field_and_keep_the_rest() {
+    let app = spawn_app().await;
+    let query = EXAMPLE_QUERY.replace("age=38", "age=150");
+    let response = get(&app, &format!("/?{query}")).await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"<p id="age-error""#)
+            && html.contains("150 is not allowed: enter a whole number from 18 to 120."),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="150""#), "the wrong value is kept");
+    assert!(
+        html.contains(r#"value="77864.41""#),
+        "the other values are kept"
+    );
+    assert!(
+        !html.contains("result-probability"),
+        "no prediction is shown"
+    );
+}
+
+#[tokio::test]
+async fn json_posts_to_the_root_still_reach_the_api() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_json("/", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "Will Not Exit");
+}
+
+/// A backend that is always down.
+struct Down;
+
+impl Predictor for Down {
+    fn predict<'a>(
+        &'a self,
+        _: &'a [Customer],
+    ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
+        Box::pin(async { Err(PredictError::Unavailable("throttled".to_owned())) })
+    }
+    fn model_id(&self) -> &str {
+        "down"
+    }
+    fn threshold(&self) -> f64 {
+        0.5
+    }
+    fn backend(&self) -> &'static str {
+        "test"
+    }
+}
+
+#[tokio::test]
+async fn a_failing_predictor_is_said_plainly_and_the_inputs_are_kept() {
+    let state = AppState {
+        predictor: Arc::new(Down),
+        limits: Limits {
+            max_body_bytes: 1024,
+            max_batch: 1,
+        },
+        model_card: None,
+    };
+    let request = Request::get(format!("/?{EXAMPLE_QUERY}"))
+        .header("accept", "text/html")
+        .body(Body::empty())
+        .unwrap();
+    let settings = Settings::from_env().unwrap();
+    let hardening = Hardening::from_settings(&settings).unwrap();
+    let response = router(state, &hardening).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(
+        html.contains("The prediction service is unavailable right now."),
+        "{html}"
+    );
+    assert!(
+        html.contains("The model service is busy or down."),
+        "{html}"
+    );
+    assert!(
+        !html.contains("throttled"),
+        "the backend's own words stay in the log"
+    );
+    assert!(html.contains(r#"value="670""#), "inputs kept: {html}");
+}
+
+#[tokio::test]
+async fn the_forms_server_function_answers_over_http_like_the_page() {
+    let app = spawn_app().await;
+    let body = EXAMPLE_QUERY
+        .split('&')
+        .map(|pair| format!("submitted[{}", pair.replacen('=', "]=", 1)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, answer) = app
+        .post(
+            "/api/predict-form",
+            "application/x-www-form-urlencoded",
+            body,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, api) = app
+        .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+        .await;
+    assert_eq!(answer["Predicted"]["probability"], api["probability"]);
+}
