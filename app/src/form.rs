@@ -69,6 +69,47 @@ pub struct Answer {
     pub probability: f64,
     pub threshold: f64,
     pub model: String,
+    /// The strongest reasons, strongest first; empty when the backend cannot explain.
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
+}
+
+/// How many reasons the page shows.
+pub const TOP_REASONS: usize = 3;
+
+/// One field's push on the prediction, as the JSON API's `?explain=true` gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The field's name in the table.
+    pub field: String,
+    /// Change in the log-odds of leaving; positive raises the risk.
+    pub effect: f32,
+    /// [`model::explain::describe`]'s phrase, e.g. "Age (62) raises the risk".
+    pub text: String,
+}
+
+impl Reason {
+    pub fn raises_risk(&self) -> bool {
+        self.effect > 0.0
+    }
+}
+
+/// The [`TOP_REASONS`] strongest reasons the predictor gives for a customer; none when it
+/// cannot explain. Fields with no effect are not reasons.
+pub fn top_reasons(predictor: &dyn Predictor, customer: &Customer) -> Vec<Reason> {
+    let mut reasons = predictor.explain(customer).unwrap_or_default();
+    reasons.retain(|r| r.effect != 0.0 && r.effect.is_finite());
+    // Backends give them strongest first; a stable sort keeps that order and enforces it.
+    reasons.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
+    reasons
+        .iter()
+        .take(TOP_REASONS)
+        .map(|r| Reason {
+            field: r.field.name.to_owned(),
+            effect: r.effect,
+            text: model::explain::describe(r, customer),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +146,7 @@ pub async fn evaluate(submitted: &Submitted, predictor: &dyn Predictor) -> Outco
                 probability: p.probability,
                 threshold: predictor.threshold(),
                 model: predictor.model_id().to_owned(),
+                reasons: top_reasons(predictor, &customer),
             }),
             other => {
                 tracing::error!(
@@ -314,6 +356,7 @@ mod tests {
             probability: 0.0234,
             threshold: 0.5,
             model: "m".into(),
+            reasons: Vec::new(),
         };
         assert_eq!(
             sentence(&answer),

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use model::fields::{FIELDS, Field};
 
-use crate::form::{self, Answer, Control, Outcome, Submitted};
+use crate::form::{self, Answer, Control, Outcome, Reason, Submitted};
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 \
     text-base shadow-sm focus:border-indigo-600 focus:outline-none focus:ring-2 \
@@ -363,8 +363,54 @@ fn Prediction(answer: Answer) -> impl IntoView {
             <span>"100%"</span>
         </p>
         <p id="result-sentence" class="mt-4 text-slate-800">{sentence}</p>
+        <Reasons reasons=answer.reasons />
         <p class="mt-3 text-xs text-slate-600">"Model " {answer.model}</p>
     }
+}
+
+/// "Main reasons": each says in words whether it raises or lowers the risk; the arrow and
+/// colour repeat it. Nothing at all when the backend gave no explanation.
+#[component]
+fn Reasons(reasons: Vec<Reason>) -> impl IntoView {
+    (!reasons.is_empty()).then(|| {
+        let items = reasons
+            .into_iter()
+            .map(|reason| {
+                let (arrow, mark) = if reason.raises_risk() {
+                    ("↑", "bg-red-100 text-red-800 ring-red-300")
+                } else {
+                    ("↓", "bg-emerald-100 text-emerald-800 ring-emerald-300")
+                };
+                view! {
+                    <li class="flex items-start gap-2">
+                        <span
+                            aria-hidden="true"
+                            class=format!(
+                                "mt-0.5 inline-flex size-5 shrink-0 items-center justify-center rounded-full text-xs font-bold ring-1 {mark}",
+                            )
+                        >
+                            {arrow}
+                        </span>
+                        <span>{reason.text}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <div class="mt-4 border-t border-slate-200 pt-3">
+                <h3 id="reasons-heading" class="text-sm font-semibold text-slate-900">
+                    "Main reasons"
+                </h3>
+                <ul
+                    id="result-reasons"
+                    aria-labelledby="reasons-heading"
+                    class="mt-2 space-y-2 text-sm text-slate-800"
+                >
+                    {items}
+                </ul>
+            </div>
+        }
+    })
 }
 
 #[cfg(test)]
@@ -448,6 +494,84 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(r#"<p id="age-error""#), "{html}");
+    }
+
+    /// Answers 30% for anyone; explains with `reasons` when given some.
+    struct Stub(Option<Vec<model::explain::Reason>>);
+
+    impl model::Predictor for Stub {
+        fn predict<'a>(
+            &'a self,
+            customers: &'a [model::Customer],
+        ) -> model::predictor::BoxFuture<'a, Result<Vec<model::Prediction>, model::PredictError>>
+        {
+            let answers = customers
+                .iter()
+                .map(|_| model::Prediction::new(0.3, 0.5))
+                .collect();
+            Box::pin(std::future::ready(Ok(answers)))
+        }
+        fn model_id(&self) -> &str {
+            "stub"
+        }
+        fn threshold(&self) -> f64 {
+            0.5
+        }
+        fn backend(&self) -> &'static str {
+            "stub"
+        }
+        fn explain(&self, _: &model::Customer) -> Option<Vec<model::explain::Reason>> {
+            self.0.clone()
+        }
+    }
+
+    /// The page for the example customer as the stub answers it.
+    fn result_for(predictor: &Stub) -> String {
+        let submitted = Submitted::from_pairs(FIELDS.iter().map(|f| (f.name, f.example))).unwrap();
+        let outcome = {
+            let mut future = std::pin::pin!(form::evaluate(&submitted, predictor));
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            match future.as_mut().poll(&mut context) {
+                std::task::Poll::Ready(outcome) => outcome,
+                std::task::Poll::Pending => panic!("the stub answers at once"),
+            }
+        };
+        let owner = Owner::new();
+        owner.with(|| view! { <ResultPanel outcome=Some(outcome) /> }.to_html())
+    }
+
+    #[test]
+    fn the_three_strongest_reasons_are_listed_with_their_direction() {
+        use model::explain::Reason;
+        let reason = |field, effect| Reason { field, effect };
+        let html = result_for(&Stub(Some(vec![
+            reason(&model::fields::AGE, 0.9),
+            reason(&model::fields::IS_ACTIVE_MEMBER, -0.6),
+            reason(&model::fields::GEOGRAPHY, 0.4),
+            reason(&model::fields::BALANCE, -0.1),
+            reason(&model::fields::TENURE, 0.0),
+        ])));
+        assert!(html.contains(">Main reasons</h3>"), "{html}");
+        assert_eq!(html.matches("<li").count(), 3, "{html}");
+        let age = html.find("Age (38) raises the risk").expect("age first");
+        let active = html
+            .find("Is an active member (yes) lowers the risk")
+            .expect("active member second");
+        let country = html
+            .find("Country (France) raises the risk")
+            .expect("country third");
+        assert!(age < active && active < country, "strongest first: {html}");
+        assert!(!html.contains("Balance ("), "only three: {html}");
+        assert_eq!(html.matches(">↑</span>").count(), 2, "{html}");
+        assert_eq!(html.matches(">↓</span>").count(), 1, "{html}");
+    }
+
+    #[test]
+    fn without_an_explanation_there_is_no_list_and_no_heading() {
+        let html = result_for(&Stub(None));
+        assert!(html.contains(r#"id="result-sentence""#), "{html}");
+        assert!(!html.contains("Main reasons"), "{html}");
+        assert!(!html.contains("<ul"), "{html}");
     }
 
     #[test]
