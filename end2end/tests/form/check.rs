@@ -47,6 +47,29 @@ pub async fn shows_the_apis_answer(page: &Page, api: &serde_json::Value) {
     );
 }
 
+/// A visible "Main reasons" list of three, each saying which way it pushes.
+pub async fn shows_three_main_reasons(page: &Page) {
+    let list = find::reasons(page);
+    assert!(
+        list.is_visible().await.expect("the reasons list"),
+        "Main reasons visible"
+    );
+    let items = list.locator("li");
+    assert_eq!(items.count().await.expect("list items"), 3, "three reasons");
+    for i in 0..3 {
+        let text = items
+            .nth(i)
+            .text_content()
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(
+            text.contains("raises the risk") || text.contains("lowers the risk"),
+            "says which way: {text}"
+        );
+    }
+}
+
 /// The browser's own verdict on a field (constraint validation), read without page scripts.
 pub async fn browser_marks_invalid(page: &Page, label: &str) -> bool {
     find::field(page, label)

@@ -34,6 +34,14 @@ pub fn result_sentence(page: &Page) -> Locator {
     page.locator("#result-sentence")
 }
 
+/// The "Main reasons" list, by its accessible name.
+pub fn reasons(page: &Page) -> Locator {
+    page.get_by_role(
+        AriaRole::List,
+        Some(GetByRoleOptions::default().name("Main reasons").exact(true)),
+    )
+}
+
 /// The server's message beside a field (by the field's name in the field table).
 pub fn field_error(page: &Page, name: &str) -> Locator {
     page.locator(format!("#{name}-error"))

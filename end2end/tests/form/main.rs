@@ -41,6 +41,7 @@ async fn a_person_fills_every_field_by_label_and_sees_the_same_answer_as_the_api
 
     let api = api_answer(&server, &CUSTOMER).await;
     check::shows_the_apis_answer(&page, &api).await;
+    check::shows_three_main_reasons(&page).await;
     assert_eq!(
         check::value_of(&page, "Balance").await,
         CUSTOMER.balance,

@@ -89,7 +89,10 @@ async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
 async fn the_page_shows_the_same_answer_as_the_json_api() {
     let app = spawn_app().await;
     let (_, api) = app
-        .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+        .post_json(
+            "/predict?explain=true",
+            &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#),
+        )
         .await;
     let html = get(&app, &format!("/?{EXAMPLE_QUERY}"))
         .await
@@ -104,6 +107,19 @@ async fn the_page_shows_the_same_answer_as_the_json_api() {
         "{probability} in {html}"
     );
     assert!(html.contains(api["result"].as_str().unwrap()), "{api}");
+    // The same reasons, strongest first: the page lists the API's top three.
+    let reasons = api["reasons"].as_array().expect("the API explains");
+    assert!(html.contains(">Main reasons</h3>"), "{html}");
+    let mut after = 0;
+    for reason in &reasons[..3] {
+        let text = reason["text"].as_str().unwrap();
+        let at = html[after..]
+            .find(&format!("<span>{text}</span>"))
+            .unwrap_or_else(|| panic!("{text:?} after byte {after} in {html}"));
+        after += at + text.len();
+    }
+    let fourth = reasons[3]["text"].as_str().unwrap();
+    assert!(!html.contains(fourth), "only three: {fourth:?} in {html}");
 }
 
 #[tokio::test]
