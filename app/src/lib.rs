@@ -19,6 +19,21 @@ use leptos_router::{SsrMode, path};
 
 use form::{Outcome, Submitted};
 
+/// The path in front of the app's routes as the browser sees them: `/prod` when API Gateway
+/// serves the app under a stage, empty at the root. The server puts it in the request's
+/// extensions; the page turns it into `<base href>`, and every link on the page is relative,
+/// so links work behind any prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BasePath(pub String);
+
+/// `<base href>` for this request: the prefix the server found, then `/`.
+fn base_href() -> String {
+    let prefix = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<BasePath>().cloned())
+        .unwrap_or_default();
+    format!("{}/", prefix.0.trim_end_matches('/'))
+}
+
 /// The HTML document around the app. No `<HydrationScripts/>`: there is nothing to hydrate.
 pub fn shell(_options: LeptosOptions) -> impl IntoView {
     view! {
@@ -28,7 +43,8 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light" />
-                <link rel="stylesheet" href=assets::CSS_PATH />
+                <base href=base_href() />
+                <link rel="stylesheet" href=assets::CSS_HREF />
                 // No favicon request: nothing to fetch but the page and its stylesheet.
                 <link rel="icon" href="data:," />
                 <MetaTags />

@@ -1,4 +1,4 @@
-//! The form page. A plain `<form method="get" action="/">`: the submission is the URL, so
+//! The form page. A plain `<form method="get" action=".">`: the submission is the URL, so
 //! the result can be reloaded or bookmarked without resubmitting, and it needs no JavaScript.
 //! Rendering `/?<fields>` calls [`crate::predict_customer`] on the server and shows its
 //! answer next to the inputs, which are kept as typed.
@@ -107,7 +107,7 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
             <div class="grid gap-6 lg:grid-cols-[minmax(0,1fr)_20rem] lg:items-start">
                 <form
                     method="get"
-                    action="/"
+                    action="."
                     class="rounded-2xl bg-white p-4 shadow-sm ring-1 ring-slate-200 sm:p-6"
                     aria-describedby=invalid.map(|_| "form-problems")
                 >
@@ -138,13 +138,13 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                         </button>
                         <a
                             class="text-sm font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900"
-                            href=format!("/?{}", form::example_query())
+                            href=format!("./?{}", form::example_query())
                         >
                             "Try an example customer"
                         </a>
                         <a
                             class="text-sm font-medium text-slate-700 underline underline-offset-2 hover:text-slate-900"
-                            href="/"
+                            href="."
                         >
                             "Clear"
                         </a>

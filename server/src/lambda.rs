@@ -54,7 +54,10 @@ async fn handle(app: Router, state: AppState, request: lambda_http::Request) -> 
     ) {
         return direct_invocation(state, request.body()).await;
     }
-    let request = without_stage(request);
+    let mut request = without_stage(request);
+    if let Some(prefix) = public_prefix(&request) {
+        request.extensions_mut().insert(app::BasePath(prefix));
+    }
     match app.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -70,6 +73,20 @@ async fn direct_invocation(state: AppState, event: &Body) -> Response {
         },
         Err(e) => ApiError::MalformedJson(e.to_string()).into_response(),
     }
+}
+
+/// The path the client used in front of the route we serve: `/prod` on an execute-api URL
+/// (REST stage or named HTTP API stage), a base-path mapping on a custom domain, or nothing.
+/// Pages need it to link back through API Gateway (see `app::BasePath`).
+fn public_prefix(request: &lambda_http::Request) -> Option<String> {
+    let public_path = match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(ctx) => ctx.path.clone()?,
+        RequestContext::ApiGatewayV2(ctx) => ctx.http.path.clone()?,
+        _ => return None,
+    };
+    let routed = request.uri().path().trim_end_matches('/');
+    let prefix = public_path.trim_end_matches('/').strip_suffix(routed)?;
+    (prefix.starts_with('/') && prefix.len() > 1).then(|| prefix.to_owned())
 }
 
 /// Removes a leading `/{stage}` segment (not `$default`) from the path.

@@ -24,12 +24,13 @@ async fn get(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
         .expect("the server answers")
 }
 
-fn stylesheet_href(html: &str) -> &str {
+/// The stylesheet's path from the root (the page links it relative to `<base href="/">`).
+fn stylesheet_href(html: &str) -> String {
     let start = html
-        .find("/pkg/app-")
+        .find("pkg/app-")
         .expect("the page links its stylesheet");
     let end = start + html[start..].find('"').expect("a quoted href");
-    &html[start..end]
+    format!("/{}", &html[start..end])
 }
 
 #[tokio::test]
@@ -52,7 +53,41 @@ async fn the_form_page_is_html_with_a_same_origin_csp_and_no_scripts() {
     let html = response.text().await.unwrap();
     assert!(!html.contains("<script"), "no hydration scripts: {html}");
     assert!(!html.contains(".wasm"), "no WebAssembly");
-    assert!(html.contains(r#"<form method="get" action="/""#), "{html}");
+    assert!(html.contains(r#"<form method="get" action=".""#), "{html}");
+    assert!(
+        html.contains(r#"<base href="/"/>"#) || html.contains(r#"<base href="/">"#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_path_prefix_every_link_goes_through_it() {
+    // API Gateway serves the app under a stage (`/prod`); the Lambda entry passes the prefix on.
+    let settings = Settings::from_env().unwrap();
+    let state = AppState::from_settings(&settings).unwrap();
+    let hardening = Hardening::from_settings(&settings).unwrap();
+    let mut request = Request::get(format!("/?{EXAMPLE_QUERY}"))
+        .header("accept", "text/html")
+        .body(Body::empty())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(app::BasePath("/prod".to_owned()));
+    let response = router(state, &hardening).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(html.contains(r#"<base href="/prod/">"#), "{html}");
+    // Every other same-site URL is relative, so it resolves under the base.
+    let rest = html.replacen(r#"<base href="/prod/">"#, "", 1);
+    for absolute in [r#"href="/"#, r#"action="/"#, r#"src="/"#] {
+        assert!(
+            !rest.contains(absolute),
+            "{absolute} would bypass the prefix: {html}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -63,7 +98,7 @@ async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
         .text()
         .await
         .unwrap();
-    let css = get(&app, stylesheet_href(&html)).await;
+    let css = get(&app, &stylesheet_href(&html)).await;
     assert_eq!(css.status(), 200);
     assert_eq!(
         css.headers()["cache-control"],

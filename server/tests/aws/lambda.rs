@@ -251,6 +251,15 @@ async fn every_event_kind_is_answered_with_and_without_the_ignore_stage_variable
             "{name}: the container's CSV answer through API Gateway"
         );
 
+        // The web form through the stage: its links must go back through `/prod`.
+        let name = "rest-v1-prod-form-page.json";
+        let (status, body, _) = http(runtime.invoke(&event(name)).await, name);
+        assert_eq!(status, 200, "{name}: {body}");
+        assert!(
+            body.contains(r#"<base href="/prod/">"#),
+            "{name} (ignore_stage={ignore_stage}): the page links through the stage: {body}"
+        );
+
         let name = "http-v2-predict.json";
         let (status, body, _) = http(runtime.invoke(&event(name)).await, name);
         assert_eq!(status, 200, "{name}: {body}");
