@@ -132,3 +132,41 @@ fn the_sam_template_sets_only_variables_the_binary_reads() {
         );
     }
 }
+
+#[test]
+fn the_docker_build_context_keeps_every_workspace_member_and_builds_the_real_css() {
+    // Cargo needs every member's manifest, even to build one package.
+    let cargo_toml =
+        std::fs::read_to_string(format!("{}/../Cargo.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let members = workspace_members(&cargo_toml);
+    assert!(members.len() >= 3, "{members:?}");
+    let ignore = deploy_file("Dockerfile.dockerignore");
+    let ignored: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/'))
+        .collect();
+    for member in &members {
+        assert!(
+            !ignored.contains(&member.as_str()),
+            "the build context drops workspace member {member}: {ignored:?}"
+        );
+    }
+    let dockerfile = deploy_file("Dockerfile");
+    assert!(
+        dockerfile.contains("ENV CHURN_REQUIRE_CSS=1"),
+        "the image must not ship the fallback stylesheet"
+    );
+}
+
+/// Just enough of Cargo.toml: the workspace's `members = [...]`.
+fn workspace_members(cargo_toml: &str) -> Vec<String> {
+    let start = cargo_toml.find("members = [").expect("a members list") + "members = [".len();
+    let end = start + cargo_toml[start..].find(']').expect("the list ends");
+    cargo_toml[start..end]
+        .split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
