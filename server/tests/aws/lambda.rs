@@ -146,7 +146,7 @@ impl Runtime {
 
 /// The binary under test: `CHURN_PREDICT_BIN` may point at another build (e.g. release) to
 /// measure its cold start with the same harness.
-fn spawn_function(runtime: &Runtime, ignore_stage: bool) -> Guard {
+fn spawn_function(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> Guard {
     let mut cmd = match std::env::var_os("CHURN_PREDICT_BIN") {
         Some(bin) => {
             let mut c = std::process::Command::new(bin);
@@ -163,7 +163,7 @@ fn spawn_function(runtime: &Runtime, ignore_stage: bool) -> Guard {
         .env("ENDPOINT_NAME", "")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::inherit());
     if ignore_stage {
         cmd.env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
@@ -204,7 +204,13 @@ async fn every_event_kind_is_answered_with_and_without_the_ignore_stage_variable
         // Arrange
         let mut runtime = Runtime::start().await;
         let started = Instant::now();
-        let _function = spawn_function(&runtime, ignore_stage);
+        // The function's stdout is what Lambda ships to CloudWatch Logs: metrics go there as EMF.
+        let stdout_path = std::env::temp_dir().join(format!(
+            "churn-lambda-stdout-{}-{ignore_stage}.log",
+            std::process::id()
+        ));
+        let stdout = std::fs::File::create(&stdout_path).expect("a log file");
+        let _function = spawn_function(&runtime, ignore_stage, Stdio::from(stdout));
 
         // Act + Assert, one event kind at a time. The first answer measures the cold start.
         let name = "rest-v1-prod-predict.json";
@@ -294,6 +300,25 @@ async fn every_event_kind_is_answered_with_and_without_the_ignore_stage_variable
             .as_str()
             .unwrap_or_else(|| panic!("{name}: {answer}"));
         assert!(error.contains("11 values"), "{name}: {error}");
+
+        // Metrics left as CloudWatch Embedded Metric Format lines, predictions among them.
+        let logged = std::fs::read_to_string(&stdout_path).unwrap();
+        let emf: Vec<Value> = logged
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ChurnPredict")
+            .collect();
+        assert!(
+            emf.iter()
+                .any(|v| v["predictions"] == 1.0 && v["label"] == "Will Not Exit"),
+            "an EMF line counts a prediction by label: {logged}"
+        );
+        assert!(
+            emf.iter()
+                .any(|v| v["route"] == "/predict" && v["status"] == "200"),
+            "an EMF line counts the request by route and status: {logged}"
+        );
+        std::fs::remove_file(&stdout_path).ok();
 
         // An unknown path is a 404 in our error shape, not a runtime error.
         let unknown = event("rest-v1-prod-predict.json").replace("\"/predict\"", "\"/nope\"");
