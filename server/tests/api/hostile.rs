@@ -302,3 +302,36 @@ async fn slow_headers_and_silent_connections_are_closed_at_the_deadline() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_healthy(&app).await;
 }
+
+#[tokio::test]
+async fn the_forms_server_function_refuses_big_bodies_and_bad_arguments_in_our_shape() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 1024).await;
+    let limit = Duration::from_secs(10);
+    let form = "application/x-www-form-urlencoded";
+    let big = vec![b'a'; 64 * 1024];
+    let chunked = b"POST /api/predict-form HTTP/1.1\r\nhost: test\r\n\
+        content-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\n\
+        connection: close\r\n\r\n";
+    #[rustfmt::skip]
+    let cases: Vec<Attack> = vec![
+        ("a declared 64 kB body", post_head("/api/predict-form", form, big.len()), big.clone(), &[413]),
+        ("a chunked 64 kB body", chunked.to_vec(),
+            [format!("{:x}\r\n", big.len()).into_bytes(), big.clone(), b"\r\n0\r\n\r\n".to_vec()].concat(), &[413]),
+        ("a flat argument", post_head("/api/predict-form", form, 11), b"submitted=x".to_vec(), &[400]),
+        ("garbage", post_head("/api/predict-form", form, 6), vec![0xff, b'&', b'=', b'[', 0x00, b']'], &[400]),
+        ("no arguments", post_head("/api/predict-form", form, 0), vec![], &[400]),
+        ("JSON", post_head("/api/predict-form", "application/json", 2), b"{}".to_vec(), &[400]),
+    ];
+    for (attack, head, body, expected) in cases {
+        match exchange(app.address, head, body, limit).await {
+            Outcome::Status(status, body) => {
+                assert!(expected.contains(&status), "{attack}: got {status}: {body}");
+                let json: serde_json::Value = serde_json::from_str(&body)
+                    .unwrap_or_else(|e| panic!("{attack}: not JSON ({e}): {body}"));
+                assert!(json["error"].is_string(), "{attack}: {json}");
+            }
+            Outcome::Closed => panic!("{attack}: connection closed, expected {expected:?}"),
+        }
+        assert_healthy(&app).await;
+    }
+}
