@@ -327,17 +327,41 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     let body = predict_body();
     let (head, tail) = body.split_at(10);
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // `Expect: 100-continue`: hyper answers `100 Continue` once the handler reads the body,
+    // so the request is observably in flight before the shutdown starts.
     let request = format!(
         "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{head}",
+         expect: 100-continue\r\ncontent-length: {}\r\n\r\n{head}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut continued = Vec::new();
+    let mut byte = [0u8; 1];
+    while !continued.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("100 Continue in time")
+            .unwrap();
+        assert_eq!(read, 1, "closed before 100 Continue");
+        continued.push(byte[0]);
+    }
+    assert!(
+        continued.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&continued)
+    );
 
-    // Act: shut down mid-request, then finish the body.
+    // Act: shut down mid-request; once the listener is closed, finish the body.
     stop.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut closed = false;
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(address).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed, "the server kept accepting after shutdown");
     stream.write_all(tail.as_bytes()).await.unwrap();
 
     // Assert: the request is answered, then the server stops.
@@ -354,8 +378,4 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .expect("the server stops once idle")
         .unwrap()
         .unwrap();
-    assert!(
-        tokio::net::TcpStream::connect(address).await.is_err(),
-        "no longer accepting"
-    );
 }
