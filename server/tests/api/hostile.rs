@@ -220,7 +220,7 @@ async fn until_shed(app: &TestApp) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn requests_beyond_the_concurrency_cap_are_shed_with_503_not_queued() {
+async fn requests_beyond_the_concurrency_cap_are_shed_with_503_but_health_checks_are_not() {
     // Arrange: room for 2 requests; 2 slow uploads hold both slots.
     let app = spawn_app_with(|s| {
         s.max_concurrent_requests = 2;
@@ -247,18 +247,17 @@ async fn requests_beyond_the_concurrency_cap_are_shed_with_503_not_queued() {
         body["error"].as_str().unwrap().contains("capacity"),
         "{body}"
     );
-    let healthz = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(healthz.status(), 503, "everything is shed, health included");
+    // Health checks are never shed: a busy instance must not be pulled out of service.
+    for path in ["/healthz", "/ping"] {
+        let health = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(health.status(), 200, "{path} while predictions are shed");
+    }
     drop(holders);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let status = app
-            .client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let (status, _) = app
+            .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+            .await;
         if status == 200 {
             break;
         }
