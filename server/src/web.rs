@@ -18,12 +18,8 @@ use model::Predictor;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
+use crate::middleware::browser::PAGE_CONTENT_SECURITY_POLICY;
 use crate::startup::AppState;
-
-/// Only this server's origin; no inline scripts or styles (the page has none), no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
-    base-uri 'none'; object-src 'none'";
 
 /// `GET /` (the form and its result), the server functions under `/api/`, and the CSS.
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -44,7 +40,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
         ))
         // nosniff, no-referrer (the result URL carries the customer's profile) and frame
         // denial come from the security-headers layer every response gets (`startup::Hardening`).
@@ -126,12 +122,12 @@ async fn drop_hydration_data(response: Response) -> Response {
 }
 
 /// The embedded CSS. Its name changes with its content, so browsers may keep it for a year.
+/// `nosniff` comes from the security-headers layer, like every response's.
 async fn stylesheet() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         app::assets::CSS,
     )

@@ -251,7 +251,7 @@ async fn the_real_form_refuses_cross_site_posts_and_keeps_its_own_csp() {
     let page = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(
         page.headers()["content-security-policy"],
-        server::web::CONTENT_SECURITY_POLICY,
+        server::middleware::browser::PAGE_CONTENT_SECURITY_POLICY,
         "the page's own CSP wins"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
