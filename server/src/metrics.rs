@@ -46,7 +46,7 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 impl Sink {
     /// EMF when running on Lambda (`AWS_LAMBDA_RUNTIME_API` is set), else Prometheus.
     pub fn detect() -> Sink {
-        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        if crate::lambda::is_lambda() {
             Sink::Emf
         } else {
             Sink::Prometheus(prometheus())

@@ -116,9 +116,9 @@ pub fn cors(allowed_origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .allow_headers([
                 header::CONTENT_TYPE,
                 HeaderName::from_static(super::auth::API_KEY_HEADER),
-                HeaderName::from_static("x-request-id"),
+                super::request_id::X_REQUEST_ID,
             ])
-            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .expose_headers([super::request_id::X_REQUEST_ID, header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600)),
     ))
 }
