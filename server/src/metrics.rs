@@ -26,7 +26,7 @@ use model::predictor::BoxFuture;
 use model::{Customer, Features, PredictError, Prediction, Predictor};
 use serde_json::{Map, Value, json};
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, predict_error_kind};
 
 /// The CloudWatch namespace of the EMF lines.
 pub const EMF_NAMESPACE: &str = "ChurnPredict";
@@ -285,14 +285,6 @@ impl Observed {
     }
 }
 
-fn error_kind(error: &PredictError) -> &'static str {
-    match error {
-        PredictError::Timeout(_) => "backend_timeout",
-        PredictError::Unavailable(_) => "backend_unavailable",
-        PredictError::Backend(_) => "backend_error",
-    }
-}
-
 /// A backend that answers more or fewer rows than it was asked for is broken: its answers
 /// cannot be matched to the customers, so none is used.
 fn one_per_customer<T>(answers: Vec<T>, customers: usize) -> Result<Vec<T>, PredictError> {
@@ -338,7 +330,7 @@ impl Predictor for Observed {
                     }
                 }
                 Err(e) => {
-                    record_predictor_error(error_kind(e));
+                    record_predictor_error(predict_error_kind(e));
                     tracing::warn!(backend, error = %e, "the predictor failed");
                 }
             }
@@ -364,7 +356,7 @@ impl Predictor for Observed {
                     }
                 }
                 Err(e) => {
-                    record_predictor_error(error_kind(e));
+                    record_predictor_error(predict_error_kind(e));
                     tracing::warn!(backend, error = %e, "the predictor failed");
                 }
             }
