@@ -1,6 +1,8 @@
 //! Limits that keep one client from starving the others: a deadline per request and a cap on
-//! requests in flight. Body sizes are bounded where bodies are read
-//! ([`crate::api::read_body`], with the limit as an argument so each route can pick its own).
+//! requests in flight. Body sizes are bounded where bodies are read, with
+//! [`crate::api::read_body`] and the limit as an argument so each route can pick its own: the
+//! JSON API and the form's server functions (`crate::web`, before server_fn collects the body)
+//! at MAX_BODY_BYTES, the SageMaker-compatible routes at SageMaker's own payload limit.
 //!
 //! - **Timeout.** A request that takes longer than REQUEST_TIMEOUT_MS — reading its body
 //!   included, so a slow-loris upload is cut off — is answered 408 in our JSON error shape and
