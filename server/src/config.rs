@@ -24,8 +24,9 @@ pub struct Settings {
     #[arg(long, env = "MODEL_PATH")]
     pub model_path: Option<PathBuf>,
 
-    /// Decision threshold for a MODEL_PATH model ("Will Exit" when the probability reaches it).
-    /// The bundled model uses its card's threshold.
+    /// Decision threshold ("Will Exit" when the probability reaches it) for a MODEL_PATH model
+    /// and for the SageMaker backend's probabilities (ENDPOINT_NAME). The bundled model uses
+    /// its card's threshold.
     #[arg(long, env = "MODEL_THRESHOLD", default_value_t = 0.5)]
     pub model_threshold: f64,
 
@@ -55,8 +56,12 @@ pub struct Settings {
     pub sagemaker_max_attempts: u32,
 
     // ---- Security and limits (see `crate::middleware`) ----
-    /// Comma-separated API keys (development). When this or API_KEYS_FILE is set, every
-    /// prediction route needs a valid `x-api-key` header. Never logged.
+    /// Comma-separated API keys (development). When this or API_KEYS_FILE is set, the JSON
+    /// API's and the SageMaker-compatible prediction routes (`POST /predict`, `POST /`,
+    /// `POST /invocations`, `POST /endpoints/{name}/invocations`) need a valid `x-api-key`
+    /// header. The web form (`GET /`, `POST /api/predict-form`) predicts without one (people
+    /// have no key; it refuses cross-site posts instead), and `/healthz`, `/ping`, `/model`
+    /// and `/metrics` stay open. Never logged.
     #[arg(long, env = "API_KEYS", hide_env_values = true)]
     pub api_keys: Option<ApiKeyList>,
 

@@ -77,9 +77,7 @@ impl ApiError {
             ApiError::BadShape(_) => "bad_shape",
             ApiError::BatchSize { .. } => "batch_size",
             ApiError::Invalid(_) => "invalid_input",
-            ApiError::Predict(PredictError::Timeout(_)) => "backend_timeout",
-            ApiError::Predict(PredictError::Unavailable(_)) => "backend_unavailable",
-            ApiError::Predict(PredictError::Backend(_)) => "backend_error",
+            ApiError::Predict(e) => predict_error_kind(e),
             ApiError::NotFound(_) => "not_found",
             ApiError::Unauthorized => "missing_api_key",
             ApiError::Forbidden => "invalid_api_key",
@@ -97,6 +95,16 @@ impl ApiError {
             ApiError::Overloaded => Some(1),
             _ => None,
         }
+    }
+}
+
+/// A backend failure's short, stable name: [`ApiError::kind`] of its answer, and the `kind`
+/// label of `predictor_errors_total` (`crate::metrics`).
+pub fn predict_error_kind(error: &PredictError) -> &'static str {
+    match error {
+        PredictError::Timeout(_) => "backend_timeout",
+        PredictError::Unavailable(_) => "backend_unavailable",
+        PredictError::Backend(_) => "backend_error",
     }
 }
 
@@ -156,3 +164,26 @@ impl IntoResponse for ApiError {
 /// Carried in the response's extensions so the access log can say why a request failed.
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorKind(pub &'static str);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_failure_has_one_name_in_answers_and_metrics() {
+        for (error, kind) in [
+            (
+                PredictError::Timeout(std::time::Duration::from_secs(1)),
+                "backend_timeout",
+            ),
+            (
+                PredictError::Unavailable("down".into()),
+                "backend_unavailable",
+            ),
+            (PredictError::Backend("broken".into()), "backend_error"),
+        ] {
+            assert_eq!(predict_error_kind(&error), kind);
+            assert_eq!(ApiError::Predict(error).kind(), kind);
+        }
+    }
+}

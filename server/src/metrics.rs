@@ -26,7 +26,7 @@ use model::predictor::BoxFuture;
 use model::{Customer, Features, PredictError, Prediction, Predictor};
 use serde_json::{Map, Value, json};
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, predict_error_kind};
 
 /// The CloudWatch namespace of the EMF lines.
 pub const EMF_NAMESPACE: &str = "ChurnPredict";
@@ -46,7 +46,7 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 impl Sink {
     /// EMF when running on Lambda (`AWS_LAMBDA_RUNTIME_API` is set), else Prometheus.
     pub fn detect() -> Sink {
-        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        if crate::lambda::is_lambda() {
             Sink::Emf
         } else {
             Sink::Prometheus(prometheus())
@@ -285,11 +285,16 @@ impl Observed {
     }
 }
 
-fn error_kind(error: &PredictError) -> &'static str {
-    match error {
-        PredictError::Timeout(_) => "backend_timeout",
-        PredictError::Unavailable(_) => "backend_unavailable",
-        PredictError::Backend(_) => "backend_error",
+/// A backend that answers more or fewer rows than it was asked for is broken: its answers
+/// cannot be matched to the customers, so none is used.
+fn one_per_customer<T>(answers: Vec<T>, customers: usize) -> Result<Vec<T>, PredictError> {
+    if answers.len() == customers {
+        Ok(answers)
+    } else {
+        Err(PredictError::Backend(format!(
+            "the model backend returned {} predictions for {customers} customers",
+            answers.len()
+        )))
     }
 }
 
@@ -306,7 +311,11 @@ impl Predictor for Observed {
                 let features: Vec<_> = customers.iter().map(Customer::features).collect();
                 tracing::info!(?features, "prediction payload (LOG_PAYLOADS=true)");
             }
-            let result = self.inner.predict(customers).await;
+            let result = self
+                .inner
+                .predict(customers)
+                .await
+                .and_then(|p| one_per_customer(p, customers.len()));
             match &result {
                 Ok(predictions) => {
                     for p in predictions {
@@ -321,7 +330,7 @@ impl Predictor for Observed {
                     }
                 }
                 Err(e) => {
-                    record_predictor_error(error_kind(e));
+                    record_predictor_error(predict_error_kind(e));
                     tracing::warn!(backend, error = %e, "the predictor failed");
                 }
             }
@@ -335,7 +344,11 @@ impl Predictor for Observed {
     ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
         Box::pin(async move {
             let backend = self.inner.backend();
-            let result = self.inner.score_features(rows).await;
+            let result = self
+                .inner
+                .score_features(rows)
+                .await
+                .and_then(|scores| one_per_customer(scores, rows.len()));
             match &result {
                 Ok(scores) => {
                     for &p in scores {
@@ -343,7 +356,7 @@ impl Predictor for Observed {
                     }
                 }
                 Err(e) => {
-                    record_predictor_error(error_kind(e));
+                    record_predictor_error(predict_error_kind(e));
                     tracing::warn!(backend, error = %e, "the predictor failed");
                 }
             }
@@ -371,6 +384,75 @@ impl Predictor for Observed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broken backend: always two answers, however many rows it is asked for.
+    struct AlwaysTwo;
+
+    impl Predictor for AlwaysTwo {
+        fn predict<'a>(
+            &'a self,
+            _: &'a [Customer],
+        ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
+            Box::pin(async { Ok(vec![Prediction::new(0.1, 0.5), Prediction::new(0.9, 0.5)]) })
+        }
+        fn score_features<'a>(
+            &'a self,
+            _: &'a [Features],
+        ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
+            Box::pin(async { Ok(vec![0.1, 0.9]) })
+        }
+        fn model_id(&self) -> &str {
+            "always-two"
+        }
+        fn threshold(&self) -> f64 {
+            0.5
+        }
+        fn backend(&self) -> &'static str {
+            "test"
+        }
+    }
+
+    fn customer() -> Customer {
+        let values = [
+            670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
+        ];
+        let inputs: Vec<_> = values
+            .iter()
+            .map(|&v| model::fields::Input::Number(v))
+            .collect();
+        Customer::from_vector(&inputs, "data").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_backend_answering_the_wrong_number_of_predictions_is_a_backend_error() {
+        let observed = Observed::wrap(Arc::new(AlwaysTwo), false);
+        for customers in [vec![customer()], vec![customer(); 3]] {
+            let err = observed.predict(&customers).await.unwrap_err();
+            let expected = format!(
+                "the model backend returned 2 predictions for {} customers",
+                customers.len()
+            );
+            assert_eq!(err, PredictError::Backend(expected));
+        }
+        let two = observed.predict(&[customer(), customer()]).await.unwrap();
+        assert_eq!(two.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_backend_scoring_the_wrong_number_of_rows_is_a_backend_error() {
+        let observed = Observed::wrap(Arc::new(AlwaysTwo), false);
+        let err = observed.score_features(&[[0.0; 12]]).await.unwrap_err();
+        assert_eq!(
+            err,
+            PredictError::Backend(
+                "the model backend returned 2 predictions for 1 customers".into()
+            )
+        );
+        assert_eq!(
+            observed.score_features(&[[0.0; 12]; 2]).await.unwrap(),
+            vec![0.1, 0.9]
+        );
+    }
 
     #[test]
     fn an_emf_line_declares_its_metrics_and_carries_their_values() {

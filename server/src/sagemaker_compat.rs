@@ -23,7 +23,7 @@ use axum::{Json, Router};
 use model::{FEATURE_COUNT, Features};
 use serde_json::json;
 
-use crate::api::{read_body, request};
+use crate::api::{essence, read_body, request};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -117,16 +117,6 @@ pub fn response_format(headers: &HeaderMap) -> Result<Format, InvocationError> {
         }
     }
     Err(InvocationError::Accept(accept))
-}
-
-/// `text/csv; label_size=1` → `text/csv`.
-fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
 }
 
 /// `POST /invocations`: the container contract.

@@ -108,8 +108,10 @@ impl Hardening {
         })
     }
 
-    /// The layers every route gets, outermost last: request id → access log → CORS → security
-    /// headers → metrics → concurrency cap → timeout → the route.
+    /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
+    /// then set, then propagated) → access log → CORS → security headers → metrics →
+    /// concurrency cap → timeout → the route. Each `.layer` below wraps those before it, so
+    /// the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         router
             .layer(from_fn_with_state(self.request_timeout, limits::timeout))
@@ -127,7 +129,8 @@ impl Hardening {
     }
 }
 
-/// The only app builder: every route, for the plain server, tests and (later) Lambda.
+/// The only app builder: every route, for the plain server (and SageMaker container), Lambda
+/// (`crate::lambda`) and tests.
 pub fn router(state: AppState, hardening: &Hardening) -> Router {
     let predictions =
         crate::api::prediction_routes().merge(crate::sagemaker_compat::invocation_routes());

@@ -5,21 +5,21 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leptos::config::LeptosOptions;
 use leptos::context::provide_context;
+use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use model::Predictor;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::error::ApiError;
+use crate::middleware::browser::PAGE_CONTENT_SECURITY_POLICY;
 use crate::startup::AppState;
-
-/// Only this server's origin; no inline scripts or styles (the page has none), no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
-    base-uri 'none'; object-src 'none'";
 
 /// `GET /` (the form and its result), the server functions under `/api/`, and the CSS.
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -40,13 +40,57 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
         ))
         // nosniff, no-referrer (the result URL carries the customer's profile) and frame
         // denial come from the security-headers layer every response gets (`startup::Hardening`).
         .layer(axum::middleware::map_response(drop_hydration_data))
+        // Server functions read whole bodies and answer 500 to arguments they cannot decode:
+        // bound the body first (413) and turn argument errors into 400, in our JSON shape.
+        .layer(axum::middleware::map_response(refuse_bad_arguments))
+        .layer(axum::middleware::from_fn_with_state(
+            state.limits.max_body_bytes,
+            bounded_body,
+        ))
         .with_state(options);
     pages.route(app::assets::CSS_PATH, get(stylesheet))
+}
+
+/// Middleware: buffers the body up to `limit` bytes ([`crate::api::read_body`], as the JSON
+/// API does), so larger bodies are answered 413 before a server function collects them.
+async fn bounded_body(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = crate::api::read_body(body, limit).await?;
+    Ok(next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await)
+}
+
+/// server_fn answers 500 with `serverfnerror: <path>` and a `Kind|message` body to arguments
+/// it cannot decode. Those are the client's fault: 400 in our JSON error shape instead.
+async fn refuse_bad_arguments(response: Response) -> Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // A serialised `ServerFnError`: a few hundred bytes; anything longer is not one.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    match text.split_once('|') {
+        Some(("Args" | "MissingArg" | "Deserialization", detail)) => {
+            ApiError::BadShape(format!("the form's fields could not be read: {detail}"))
+                .into_response()
+        }
+        _ => Response::from_parts(parts, Body::from(bytes)),
+    }
 }
 
 /// Leptos always appends `<script>` tags with hydration data after `</html>`. With no
@@ -78,12 +122,12 @@ async fn drop_hydration_data(response: Response) -> Response {
 }
 
 /// The embedded CSS. Its name changes with its content, so browsers may keep it for a year.
+/// `nosniff` comes from the security-headers layer, like every response's.
 async fn stylesheet() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         app::assets::CSS,
     )

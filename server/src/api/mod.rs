@@ -56,10 +56,18 @@ impl FromRequest<AppState> for JsonBody {
 
 /// `application/json`, with or without parameters such as `; charset=utf-8`.
 pub fn is_json(content_type: &str) -> bool {
-    content_type
+    essence(content_type) == "application/json"
+}
+
+/// A media type without its parameters, lower-cased: `Text/CSV; label_size=1` → `text/csv`.
+/// For Content-Type and each range of an Accept list.
+pub fn essence(media_type: &str) -> String {
+    media_type
         .split(';')
         .next()
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Reads a body up to `limit` bytes; larger bodies are refused without being buffered whole.
@@ -214,4 +222,22 @@ async fn model_info(State(state): State<AppState>) -> Json<Value> {
         "max_body_bytes": state.limits.max_body_bytes,
         "card": state.model_card.as_deref(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_media_types_essence_drops_parameters_and_case() {
+        assert_eq!(essence("Text/CSV; label_size=1"), "text/csv");
+        assert_eq!(
+            essence(" application/json ;charset=utf-8"),
+            "application/json"
+        );
+        assert_eq!(essence(""), "");
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json("text/plain"));
+    }
 }

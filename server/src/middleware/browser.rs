@@ -5,7 +5,8 @@
 //!   came from another site (`Sec-Fetch-Site: cross-site|same-site`) or, for browsers without
 //!   fetch metadata, when its `Origin` does not match `Host`. Requests with neither header are
 //!   not from a browser page (curl, SDKs) and pass: CSRF needs a victim's browser.
-//! - [`security_headers`] adds CSP (own origin only, no framing), `X-Content-Type-Options`,
+//! - [`security_headers`] adds CSP ([`CONTENT_SECURITY_POLICY`]; the form's pages set the
+//!   stricter [`PAGE_CONTENT_SECURITY_POLICY`]), `X-Content-Type-Options`,
 //!   `Referrer-Policy` and `X-Frame-Options` to every response that does not set its own.
 //! - [`cors`] allows the configured origins to call the JSON API; off when none are configured.
 
@@ -20,10 +21,18 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 
-/// Own origin only; no plugins, no framing, forms post only to us. A page that sets its own
-/// `Content-Security-Policy` keeps it.
+/// The default for every response: own origin only; no plugins, no framing, forms post only
+/// to us. A response that sets its own `Content-Security-Policy` keeps it.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'self'; object-src 'none'; \
      frame-ancestors 'none'; form-action 'self'";
+
+/// The web form's pages (set by `crate::web`), stricter than the default: the page is known
+/// to have no inline scripts or styles and no base URL, so scripts and styles are pinned to our
+/// origin explicitly and `<base>` is refused (`'none'`), leaving an injected tag nothing to use.
+/// Images may also be `data:` URLs (the page's empty favicon, `data:,`).
+pub const PAGE_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+    base-uri 'none'; object-src 'none'";
 
 /// Answers 403 to a state-changing request a browser sent from another site. Apply with
 /// `axum::middleware::from_fn(refuse_cross_site)` on the form's routes.
@@ -107,9 +116,9 @@ pub fn cors(allowed_origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
             .allow_headers([
                 header::CONTENT_TYPE,
                 HeaderName::from_static(super::auth::API_KEY_HEADER),
-                HeaderName::from_static("x-request-id"),
+                super::request_id::X_REQUEST_ID,
             ])
-            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .expose_headers([super::request_id::X_REQUEST_ID, header::RETRY_AFTER])
             .max_age(std::time::Duration::from_secs(600)),
     ))
 }

@@ -1,6 +1,8 @@
 //! Limits that keep one client from starving the others: a deadline per request and a cap on
-//! requests in flight. Body sizes are bounded where bodies are read
-//! ([`crate::api::read_body`], with the limit as an argument so each route can pick its own).
+//! requests in flight. Body sizes are bounded where bodies are read, with
+//! [`crate::api::read_body`] and the limit as an argument so each route can pick its own: the
+//! JSON API and the form's server functions (`crate::web`, before server_fn collects the body)
+//! at MAX_BODY_BYTES, the SageMaker-compatible routes at SageMaker's own payload limit.
 //!
 //! - **Timeout.** A request that takes longer than REQUEST_TIMEOUT_MS — reading its body
 //!   included, so a slow-loris upload is cut off — is answered 408 in our JSON error shape and
@@ -8,6 +10,8 @@
 //! - **Concurrency.** At most MAX_CONCURRENT_REQUESTS requests are served at once. One more is
 //!   answered 503 with `Retry-After: 1` at once (load shedding) instead of waiting in a queue
 //!   that would grow without bound under overload; a load balancer or client retries elsewhere.
+//!   Health checks ([`HEALTH_CHECKS`]) are never shed: a busy instance is not a dead one, and
+//!   SageMaker or a load balancer would pull it out of service.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,13 +45,25 @@ impl ConcurrencyCap {
     }
 }
 
-/// Middleware: serves the request if a slot is free, else sheds it with 503.
+/// `GET` routes that answer whether the instance is up (ours and SageMaker's): cheap, and
+/// never refused by the concurrency cap.
+pub const HEALTH_CHECKS: [&str; 2] = ["/healthz", "/ping"];
+
+fn is_health_check(request: &Request) -> bool {
+    request.method() == axum::http::Method::GET && HEALTH_CHECKS.contains(&request.uri().path())
+}
+
+/// Middleware: serves the request if a slot is free, else sheds it with 503. Health checks
+/// pass without taking a slot.
 /// `router.layer(from_fn_with_state(cap, limits::shed_load))`.
 pub async fn shed_load(
     State(cap): State<ConcurrencyCap>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if is_health_check(&request) {
+        return Ok(next.run(request).await);
+    }
     // The permit is held until the response (headers and buffered body) is produced.
     let _permit = cap.0.try_acquire().map_err(|_| ApiError::Overloaded)?;
     Ok(next.run(request).await)

@@ -74,7 +74,7 @@ async fn the_access_log_has_the_request_facts_and_no_key_or_customer_data() {
         .find(|l| l["message"] == "request finished" && l["span"]["request_id"] == "log-test-1")
         .unwrap_or_else(|| panic!("no access log line in {lines:#?}"));
     assert_eq!(finished["status"], 200);
-    assert!(finished["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(finished["latency_ms"].is_number(), "{finished}");
     let span = &finished["span"];
     assert_eq!(span["method"], "POST");
     assert_eq!(span["route"], "/predict");

@@ -5,14 +5,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use axum::Router;
-use axum::middleware::from_fn;
-use axum::response::Html;
-use axum::routing::get;
 use server::config::{ApiKeyList, Settings};
 use server::middleware::auth::{hex, sha256};
-use server::middleware::browser::refuse_cross_site;
-use server::startup::{AppState, Application, Hardening};
+use server::startup::Application;
 
 use crate::helpers::{SAMPLE_VECTOR, spawn_app, spawn_app_with};
 
@@ -241,63 +236,80 @@ async fn metrics_can_be_turned_off() {
     assert_eq!(response.status(), 404);
 }
 
-/// The cross-site guard and the security headers on an HTML route, as the form will use them.
-#[tokio::test]
-async fn a_form_route_refuses_cross_site_posts_and_keeps_its_own_csp() {
-    // Arrange: a stand-in form with the hardening layers the real one gets.
-    let settings = Settings::from_env().unwrap();
-    let state = AppState::from_settings(&settings).unwrap();
-    let hardening = Hardening::from_settings(&settings).unwrap();
-    let form = Router::new()
-        .route(
-            "/form",
-            get(|| async {
-                (
-                    [(
-                        "content-security-policy",
-                        "default-src 'self'; frame-ancestors 'none'",
-                    )],
-                    Html("<form method=post></form>"),
-                )
-            })
-            .post(|| async { Html("<p>posted</p>") }),
-        )
-        .route_layer(from_fn(refuse_cross_site));
-    let router = hardening.apply(Router::new().merge(form).with_state(state));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/form", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let client = reqwest::Client::new();
+/// The form's fields as its server function takes them (`submitted[name]=value`).
+const FORM_BODY: &str = "submitted[credit_score]=670&submitted[geography]=France\
+    &submitted[gender]=Male&submitted[age]=38&submitted[tenure]=7&submitted[balance]=0.00\
+    &submitted[num_of_products]=2&submitted[has_cr_card]=1&submitted[is_active_member]=1\
+    &submitted[estimated_salary]=77864.41";
 
-    // Act and assert.
-    let page = client.get(&url).send().await.unwrap();
+/// The real form: its page keeps its own (stricter) CSP, and its server function refuses
+/// cross-site posts while same-origin and non-browser ones pass.
+#[tokio::test]
+async fn the_real_form_refuses_cross_site_posts_and_keeps_its_own_csp() {
+    let app = spawn_app().await;
+
+    let page = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(
         page.headers()["content-security-policy"],
-        "default-src 'self'; frame-ancestors 'none'",
+        server::middleware::browser::PAGE_CONTENT_SECURITY_POLICY,
         "the page's own CSP wins"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
-    let host = url.trim_start_matches("http://").trim_end_matches("/form");
-    let same_origin = format!("http://{host}");
+
+    let same_origin = format!("http://{}", app.address);
     #[rustfmt::skip]
-    let cases: [(&[(&str, &str)], u16); 5] = [
+    let cases: [(&[(&str, &str)], u16); 6] = [
         (&[("sec-fetch-site", "same-origin")], 200),
+        (&[("sec-fetch-site", "same-origin"), ("origin", same_origin.as_str())], 200),
         (&[("origin", same_origin.as_str())], 200),
         (&[], 200),
         (&[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")], 403),
         (&[("origin", "https://evil.example")], 403),
     ];
     for (headers, expected) in cases {
-        let mut request = client.post(&url).body("a=1");
+        let mut request = app
+            .client
+            .post(app.url("/api/predict-form"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(FORM_BODY);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), expected, "{headers:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
         if expected == 403 {
-            let body: serde_json::Value = response.json().await.unwrap();
             assert_eq!(body["error"], "cross-site request refused");
+        } else {
+            assert_eq!(body["Predicted"]["will_exit"], false, "{body}");
         }
+    }
+}
+
+/// The SageMaker-compatible prediction routes are behind the keys; its health check is not.
+#[tokio::test]
+async fn sagemaker_invocations_need_a_key_and_its_health_checks_stay_open() {
+    let app = spawn_app_with(|s| s.api_keys = Some(ApiKeyList(vec![KEY.into()]))).await;
+    let csv = "670,1,38,7,0.0,2,1,1,77864.41,1,0,0";
+    for path in ["/invocations", "/endpoints/x/invocations"] {
+        for (key, expected) in [(None, 401), (Some("nope"), 403), (Some(KEY), 200)] {
+            let mut request = app
+                .client
+                .post(app.url(path))
+                .header("content-type", "text/csv")
+                .body(csv);
+            if let Some(key) = key {
+                request = request.header("x-api-key", key);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            assert_eq!(status, expected, "{path} {key:?}: {text}");
+        }
+    }
+    for path in ["/ping", "/healthz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
     }
 }
 
@@ -315,17 +327,41 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     let body = predict_body();
     let (head, tail) = body.split_at(10);
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // `Expect: 100-continue`: hyper answers `100 Continue` once the handler reads the body,
+    // so the request is observably in flight before the shutdown starts.
     let request = format!(
         "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{head}",
+         expect: 100-continue\r\ncontent-length: {}\r\n\r\n{head}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut continued = Vec::new();
+    let mut byte = [0u8; 1];
+    while !continued.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("100 Continue in time")
+            .unwrap();
+        assert_eq!(read, 1, "closed before 100 Continue");
+        continued.push(byte[0]);
+    }
+    assert!(
+        continued.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&continued)
+    );
 
-    // Act: shut down mid-request, then finish the body.
+    // Act: shut down mid-request; once the listener is closed, finish the body.
     stop.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut closed = false;
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(address).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(closed, "the server kept accepting after shutdown");
     stream.write_all(tail.as_bytes()).await.unwrap();
 
     // Assert: the request is answered, then the server stops.
@@ -342,8 +378,4 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .expect("the server stops once idle")
         .unwrap()
         .unwrap();
-    assert!(
-        tokio::net::TcpStream::connect(address).await.is_err(),
-        "no longer accepting"
-    );
 }

@@ -104,6 +104,8 @@ async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
         css.headers()["cache-control"],
         "public, max-age=31536000, immutable"
     );
+    // From the security-headers layer: a stylesheet must never be sniffed as a script.
+    assert_eq!(css.headers()["x-content-type-options"], "nosniff");
     assert!(
         css.headers()["content-type"]
             .to_str()

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sagemakerruntime::config::{Credentials, Region};
@@ -205,15 +205,9 @@ async fn unavailability_outlasting_the_attempts_is_unavailable() {
 async fn a_slow_endpoint_is_a_timeout_at_the_deadline_not_a_hang() {
     let (address, _) = spawn_peer().await;
     let sagemaker = backend(address, "slow", 300).await;
-    let started = Instant::now();
     let err = sagemaker.score_features(&rows()).await.unwrap_err();
+    // The deadline's own error, not the peer's late answer: it did not wait for the 10 s.
     assert_eq!(err, PredictError::Timeout(Duration::from_millis(300)));
-    // Generous bound: the point is that it does not wait for the peer's 10 s.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
