@@ -53,7 +53,19 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             bounded_body,
         ))
         .with_state(options);
-    pages.route(app::assets::CSS_PATH, get(stylesheet))
+    pages
+        .route(app::assets::CSS_PATH, get(stylesheet))
+        .route("/robots.txt", get(robots))
+}
+
+/// `public/robots.txt`, embedded like the CSS: result URLs carry customer profiles, so no
+/// crawler may index the site.
+async fn robots() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        include_str!("../../public/robots.txt"),
+    )
+        .into_response()
 }
 
 /// Middleware: buffers the body up to `limit` bytes ([`crate::api::read_body`], as the JSON

@@ -271,3 +271,11 @@ async fn the_forms_server_function_answers_over_http_like_the_page() {
         .await;
     assert_eq!(answer["Predicted"]["probability"], api["probability"]);
 }
+
+#[tokio::test]
+async fn robots_txt_keeps_crawlers_away_from_result_urls() {
+    let app = spawn_app().await;
+    let response = reqwest::get(app.url("/robots.txt")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Disallow: /"));
+}
