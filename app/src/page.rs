@@ -511,6 +511,12 @@ mod tests {
                 .collect();
             Box::pin(std::future::ready(Ok(answers)))
         }
+        fn score_features<'a>(
+            &'a self,
+            rows: &'a [model::Features],
+        ) -> model::predictor::BoxFuture<'a, Result<Vec<f64>, model::PredictError>> {
+            Box::pin(std::future::ready(Ok(vec![0.3; rows.len()])))
+        }
         fn model_id(&self) -> &str {
             "stub"
         }

@@ -85,18 +85,10 @@ pub trait Predictor: Send + Sync {
 
     /// Probabilities for raw feature rows (NaN = missing), unvalidated, as the SageMaker
     /// inference container contract scores them (`POST /invocations` with `text/csv`).
-    /// Backends that can only score validated customers keep this default, which refuses.
     fn score_features<'a>(
         &'a self,
         rows: &'a [Features],
-    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
-        let _ = rows;
-        let refusal = PredictError::Backend(format!(
-            "the {} backend does not score raw feature rows",
-            self.backend()
-        ));
-        Box::pin(std::future::ready(Err(refusal)))
-    }
+    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>>;
 
     /// Identifies the model that answers (`"model"` in responses).
     fn model_id(&self) -> &str;

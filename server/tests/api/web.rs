@@ -202,6 +202,12 @@ impl Predictor for Down {
     ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
         Box::pin(async { Err(PredictError::Unavailable("throttled".to_owned())) })
     }
+    fn score_features<'a>(
+        &'a self,
+        _: &'a [model::Features],
+    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
+        Box::pin(async { Err(PredictError::Unavailable("throttled".to_owned())) })
+    }
     fn model_id(&self) -> &str {
         "down"
     }
