@@ -60,10 +60,9 @@ fn retraining_reproduces_the_bundled_model_and_xgboost_agrees_with_the_evaluator
     let root = repo_root();
     let data = root.join("../shared/data/churn_train.csv");
     if let Some(reason) = missing_prerequisites(&data) {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must be able to retrain the model: {reason}"
-        );
+        // In CI (as the end2end harness decides: CI set, not empty, 0 or false) a skip is a failure.
+        let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(!in_ci, "CI must be able to retrain the model: {reason}");
         eprintln!("\n*** SKIPPED retraining/parity regeneration: {reason} ***\n");
         return;
     }
