@@ -42,7 +42,7 @@ impl Model {
         }
         let forest = Forest::from_bytes(bytes)?;
         let digest = Sha256::digest(bytes);
-        let id = format!("churn-xgb-{}", hex(&digest[..6]));
+        let id = format!("churn-xgb-{}", hex::encode(&digest[..6]));
         Ok(Model {
             forest,
             id,
@@ -82,8 +82,4 @@ impl Model {
     pub fn forest(&self) -> &Forest {
         &self.forest
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -289,7 +289,7 @@ fn ties_to_even(shortest: String, x: f64) -> String {
     let exact = format!("{x:.1100}");
     let down = &exact[..exact.find('.').map_or(exact.len(), |d| d + 1 + decimals)];
     let last = down.bytes().last().unwrap_or(b'0');
-    if (last - b'0') % 2 == 0 {
+    if (last - b'0').is_multiple_of(2) {
         return down.to_owned();
     }
     // Round the odd last digit up, carrying as needed.

@@ -90,12 +90,12 @@ impl Forest {
             )));
         }
         for key in ["num_class", "num_target"] {
-            if let Ok(n) = number_at(params, key) {
-                if n > 1.0 {
-                    return Err(ModelError::Unsupported(format!(
-                        "{key} = {n}; only one output is supported"
-                    )));
-                }
+            if let Ok(n) = number_at(params, key)
+                && n > 1.0
+            {
+                return Err(ModelError::Unsupported(format!(
+                    "{key} = {n}; only one output is supported"
+                )));
             }
         }
         check_feature_names(learner)?;
@@ -155,10 +155,10 @@ impl Forest {
                 return Err(format!("`{key}` has {len} entries, `left_children` {n}"));
             }
         }
-        if let Some(types) = tree.get("split_type").and_then(Value::as_array) {
-            if types.iter().any(|t| t.as_f64() != Some(0.0)) {
-                return Err("categorical splits are not supported".to_owned());
-            }
+        if let Some(types) = tree.get("split_type").and_then(Value::as_array)
+            && types.iter().any(|t| t.as_f64() != Some(0.0))
+        {
+            return Err("categorical splits are not supported".to_owned());
         }
         let offset = self.nodes.len();
         let global = |child: usize| -> Result<u32, String> {

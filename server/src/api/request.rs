@@ -296,11 +296,10 @@ mod properties {
 
         #[test]
         fn arbitrary_bytes_never_panic_and_are_refused_as_client_errors(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
-                if let Err(e) = parse(&value, 10) {
+            if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
+                && let Err(e) = parse(&value, 10) {
                     prop_assert!(e.status().is_client_error(), "{e}");
                 }
-            }
         }
 
         #[test]

@@ -170,14 +170,14 @@ pub fn parse_keys_file(text: &str) -> anyhow::Result<Vec<(String, [u8; 32])>> {
             continue;
         }
         let n = i + 1;
-        let Some((name, hex)) = line.split_once(':') else {
+        let Some((name, digest)) = line.split_once(':') else {
             bail!("line {n}: expected `name:sha256-hex-of-key`");
         };
         let name = name.trim();
         if name.is_empty() {
             bail!("line {n}: the key has no name");
         }
-        let digest = decode_digest(hex.trim())
+        let digest = decode_digest(digest.trim())
             .with_context(|| format!("line {n}: expected 64 hexadecimal digits after the name"))?;
         if names.insert(name.to_owned(), n).is_some() {
             bail!("line {n}: the name {name:?} is used twice");
@@ -187,20 +187,10 @@ pub fn parse_keys_file(text: &str) -> anyhow::Result<Vec<(String, [u8; 32])>> {
     Ok(keys)
 }
 
-fn decode_digest(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
+fn decode_digest(text: &str) -> Option<[u8; 32]> {
     let mut digest = [0u8; 32];
-    for (i, byte) in digest.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut digest).ok()?;
     Some(digest)
-}
-
-/// Lower-case hex, the keys file's format (`echo -n KEY | sha256sum`).
-pub fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The middleware: admits a request or answers 401/403/429. The admitted key's name goes into
@@ -285,7 +275,7 @@ mod tests {
 
     #[test]
     fn the_keys_file_holds_names_and_digests_and_refuses_bad_lines() {
-        let digest = hex(&sha256(b"k"));
+        let digest = hex::encode(sha256(b"k"));
         let text = format!("# comment\n\nprod: {digest}\nci:{digest}\n");
         let keys = parse_keys_file(&text).unwrap();
         assert_eq!(keys.len(), 2);

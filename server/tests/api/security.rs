@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use server::config::{ApiKeyList, Settings};
-use server::middleware::auth::{hex, sha256};
+use server::middleware::auth::sha256;
 use server::startup::Application;
 
 use crate::helpers::{SAMPLE_VECTOR, spawn_app, spawn_app_with};
@@ -80,7 +80,10 @@ async fn keys_from_a_file_of_digests_are_accepted() {
     let file = dir.join("keys");
     std::fs::write(
         &file,
-        format!("# name:sha256\nci:{}\n", hex(&sha256(KEY.as_bytes()))),
+        format!(
+            "# name:sha256\nci:{}\n",
+            hex::encode(sha256(KEY.as_bytes()))
+        ),
     )
     .unwrap();
     let app = spawn_app_with(|s| s.api_keys_file = Some(file.clone())).await;

@@ -117,10 +117,10 @@ pub fn spawn_served(mut cmd: Command) -> Served {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v["message"] == "listening" {
-                    let _ = tx.send(v["address"].as_str().unwrap_or_default().to_owned());
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == "listening"
+            {
+                let _ = tx.send(v["address"].as_str().unwrap_or_default().to_owned());
             }
             // Keep the child's log visible in a failing test's output.
             eprintln!("  [churn-predict] {line}");
