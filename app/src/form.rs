@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use model::fields::{FIELDS, Field, FieldError, Input, Rule};
-use model::{Customer, InvalidCustomer, Label, PredictError, Predictor};
+use model::fields::{At, FIELDS, Field, FieldError, Input, Problem as Refusal, Rule};
+use model::{Backend, Customer, InvalidCustomer, Label, ScoreError};
 use serde::{Deserialize, Serialize};
 
 /// What a person submitted, by field name, exactly as typed (so it can be shown back).
@@ -49,7 +49,7 @@ pub fn input(raw: &str) -> Input<'_> {
 
 /// Parses a submission with the same rules as the JSON API.
 pub fn parse(submitted: &Submitted) -> Result<Customer, InvalidCustomer> {
-    Customer::from_named(|name| input(submitted.get(name)), "")
+    Customer::from_named(|name| input(submitted.get(name)), At::ROOT)
 }
 
 /// What the page shows after a submission. Crosses the server-function boundary, so it is data.
@@ -59,8 +59,17 @@ pub enum Outcome {
     /// One problem per refused field, to show beside its input.
     Invalid(Vec<Problem>),
     /// The model backend could not answer. The message says what kind of failure in plain
-    /// words; the backend's own error text (which may name internals) is only logged.
-    Unavailable(String),
+    /// words; the backend's own error text (which may name internals) is only logged, under
+    /// the request id shown with the message.
+    Unavailable(Failure),
+}
+
+/// A backend failure as people see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub message: String,
+    /// The request's id, to quote to support (its log lines carry the details).
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,10 +103,19 @@ impl Reason {
     }
 }
 
-/// The [`TOP_REASONS`] strongest reasons the predictor gives for a customer; none when it
+/// The [`TOP_REASONS`] strongest reasons the backend gives for a customer; none when it
 /// cannot explain. Fields with no effect are not reasons.
-pub fn top_reasons(predictor: &dyn Predictor, customer: &Customer) -> Vec<Reason> {
-    let mut reasons = predictor.explain(customer).unwrap_or_default();
+pub fn top_reasons(backend: &Backend, customer: &Customer) -> Vec<Reason> {
+    let reasons = backend
+        .explainer
+        .as_ref()
+        .and_then(|model| model.explain(customer))
+        .unwrap_or_default();
+    strongest(reasons, customer)
+}
+
+/// The [`TOP_REASONS`] strongest of `reasons`, worded for `customer`.
+pub fn strongest(mut reasons: Vec<model::explain::Reason>, customer: &Customer) -> Vec<Reason> {
     reasons.retain(|r| r.effect != 0.0 && r.effect.is_finite());
     // Backends give them strongest first; a stable sort keeps that order and enforces it.
     reasons.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
@@ -131,56 +149,59 @@ impl Outcome {
     }
 }
 
-/// Validates, then asks the predictor: the whole submission, server side.
-pub async fn evaluate(submitted: &Submitted, predictor: &dyn Predictor) -> Outcome {
+/// Validates, then asks the backend: the whole submission, server side. `request_id` is
+/// quoted to the person if the backend fails.
+pub async fn evaluate(
+    submitted: &Submitted,
+    backend: &Backend,
+    request_id: Option<String>,
+) -> Outcome {
     let customer = match parse(submitted) {
         Ok(customer) => customer,
         Err(InvalidCustomer(errors)) => {
             return Outcome::Invalid(errors.iter().map(problem).collect());
         }
     };
-    match predictor.predict(std::slice::from_ref(&customer)).await {
-        Ok(predictions) => match predictions.as_slice() {
-            [p] => Outcome::Predicted(Answer {
+    match backend.predict(std::slice::from_ref(&customer)).await {
+        Ok(predictions) => {
+            let [p] = predictions.as_slice() else {
+                unreachable!("a backend's scores are one per row (model::Scores)")
+            };
+            let info = backend.info();
+            Outcome::Predicted(Answer {
                 will_exit: p.label == Label::WillExit,
                 probability: p.probability,
-                threshold: predictor.threshold(),
-                model: predictor.model_id().to_owned(),
-                reasons: top_reasons(predictor, &customer),
-            }),
-            other => {
-                tracing::error!(
-                    answers = other.len(),
-                    "the predictor answered one customer with a wrong count"
-                );
-                Outcome::Unavailable(BACKEND_ERROR.to_owned())
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, backend = predictor.backend(), "web form: the predictor failed");
-            Outcome::Unavailable(
-                match e {
-                    PredictError::Timeout(_) => "The model did not answer in time.",
-                    PredictError::Unavailable(_) => "The model service is busy or down.",
-                    PredictError::Backend(_) => BACKEND_ERROR,
-                }
-                .to_owned(),
-            )
+                threshold: info.threshold,
+                model: info.model_id.clone(),
+                reasons: top_reasons(backend, &customer),
+            })
         }
+        Err(e) => Outcome::Unavailable(Failure {
+            message: failure_text(&e).to_owned(),
+            request_id,
+        }),
     }
 }
 
-const BACKEND_ERROR: &str = "The model service returned an error.";
+/// A backend failure in plain words, by kind (the details are in the log).
+pub fn failure_text(error: &ScoreError) -> &'static str {
+    match error {
+        ScoreError::Timeout(_) => "The model did not answer in time.",
+        ScoreError::Unavailable(_) => "The model service is busy or down.",
+        ScoreError::Backend(_) => "The model service returned an error.",
+    }
+}
 
+/// A refused field in words for people, from the refusal's data.
 fn problem(e: &FieldError) -> Problem {
-    let allowed = model::fields::field(e.field).map_or_else(|| e.allowed.clone(), allowed);
-    let message = if e.value == Input::Missing.to_string() {
-        format!("Required: enter {allowed}.")
-    } else {
-        format!("{} is not allowed: enter {allowed}.", e.value)
+    let allowed = e.field.map_or_else(|| e.expected.to_string(), allowed);
+    let message = match e.problem {
+        Refusal::Missing => format!("Required: enter {allowed}."),
+        Refusal::Duplicate => format!("Given twice: enter {allowed} once."),
+        _ => format!("{} is not allowed: enter {allowed}.", e.value),
     };
     Problem {
-        field: e.field.to_owned(),
+        field: e.field_name().to_owned(),
         message,
     }
 }

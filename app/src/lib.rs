@@ -10,14 +10,14 @@ pub mod assets;
 pub mod form;
 pub mod page;
 
-use std::sync::Arc;
-
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use form::{Outcome, Submitted};
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
 /// The path in front of the app's routes as the browser sees them: `/prod` when API Gateway
 /// serves the app under a stage, empty at the root. The server puts it in the request's
@@ -70,14 +70,43 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Validates a submission and asks the configured predictor (the same one the JSON API uses,
-/// provided by the server as `Arc<dyn model::Predictor>` context). Invalid input and backend
-/// failures are answers (`Outcome`), shown on the page; they also set the HTTP status.
+/// Why the form's server function could not run at all. (Invalid input and backend failures
+/// are not errors here but [`Outcome`]s, shown on the page.) A typed error, so the server can
+/// tell a client's broken submission (400) from its own misconfiguration without reading
+/// server_fn's private error format.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+pub enum FormError {
+    /// The submission's fields could not be read (a tampered or broken request).
+    #[error("the form's fields could not be read: {0}")]
+    BadArguments(String),
+    /// The server has no backend for the form (a wiring mistake, never the client's).
+    #[error("the prediction service is not configured")]
+    NotConfigured,
+    /// Anything else server_fn reports.
+    #[error("the form could not be processed: {0}")]
+    Other(String),
+}
+
+impl FromServerFnError for FormError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m)
+            | ServerFnErrorErr::MissingArg(m)
+            | ServerFnErrorErr::Deserialization(m) => FormError::BadArguments(m),
+            other => FormError::Other(other.to_string()),
+        }
+    }
+}
+
+/// Validates a submission and asks the configured backend (the same one the JSON API uses,
+/// provided by the server as a `model::Backend` context). Invalid input and backend failures
+/// are answers (`Outcome`), shown on the page; they also set the HTTP status.
 #[server(endpoint = "predict-form")]
-pub async fn predict_customer(submitted: Submitted) -> Result<Outcome, ServerFnError> {
-    let predictor = use_context::<Arc<dyn model::Predictor>>()
-        .ok_or_else(|| ServerFnError::new("no predictor is configured for the web form"))?;
-    let outcome = form::evaluate(&submitted, predictor.as_ref()).await;
+pub async fn predict_customer(submitted: Submitted) -> Result<Outcome, FormError> {
+    let backend = use_context::<model::Backend>().ok_or(FormError::NotConfigured)?;
+    let outcome = form::evaluate(&submitted, &backend, request_id()).await;
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         use leptos::server_fn::http_export::StatusCode;
         match &outcome {
@@ -87,4 +116,11 @@ pub async fn predict_customer(submitted: Submitted) -> Result<Outcome, ServerFnE
         }
     }
     Ok(outcome)
+}
+
+/// The id the server gave this request (`x-request-id`), to quote in failures.
+fn request_id() -> Option<String> {
+    let parts = use_context::<http::request::Parts>()?;
+    let id = parts.headers.get("x-request-id")?.to_str().ok()?;
+    Some(id.to_owned())
 }

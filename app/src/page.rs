@@ -38,10 +38,11 @@ pub fn FormPage() -> impl IntoView {
                                 crate::predict_customer(s.clone())
                                     .await
                                     .unwrap_or_else(|e| {
-                                        leptos::logging::error!("web form: {e}");
-                                        Outcome::Unavailable(
-                                            "The prediction service is not configured.".to_owned(),
-                                        )
+                                        tracing::error!(error = %e, "web form");
+                                        Outcome::Unavailable(crate::form::Failure {
+                                            message: e.to_string(),
+                                            request_id: None,
+                                        })
                                     }),
                             )
                         }
@@ -286,14 +287,18 @@ fn ResultPanel(outcome: Option<Outcome>) -> impl IntoView {
             }
                 .into_any()
         }
-        Some(Outcome::Unavailable(reason)) => {
+        Some(Outcome::Unavailable(failure)) => {
+            let reference = failure
+                .request_id
+                .map(|id| view! { <p class="mt-1 text-xs text-amber-800">"Reference: " <code>{id}</code></p> });
             view! {
                 <div role="alert" class="rounded-lg border border-amber-300 bg-amber-50 p-3 text-amber-900">
                     <p class="font-semibold">"The prediction service is unavailable right now."</p>
                     <p class="mt-1 text-sm">
                         "No prediction was made. Your entries are kept: press Predict to try again."
                     </p>
-                    <p class="mt-1 text-xs text-amber-800">{reason}</p>
+                    <p class="mt-1 text-xs text-amber-800">{failure.message}</p>
+                    {reference}
                 </div>
             }
                 .into_any()
@@ -496,67 +501,38 @@ mod tests {
         assert!(html.contains(r#"<p id="age-error""#), "{html}");
     }
 
-    /// Answers 30% for anyone; explains with `reasons` when given some.
-    struct Stub(Option<Vec<model::explain::Reason>>);
-
-    impl model::Predictor for Stub {
-        fn predict<'a>(
-            &'a self,
-            customers: &'a [model::Customer],
-        ) -> model::predictor::BoxFuture<'a, Result<Vec<model::Prediction>, model::PredictError>>
-        {
-            let answers = customers
-                .iter()
-                .map(|_| model::Prediction::new(0.3, 0.5))
-                .collect();
-            Box::pin(std::future::ready(Ok(answers)))
-        }
-        fn score_features<'a>(
-            &'a self,
-            rows: &'a [model::Features],
-        ) -> model::predictor::BoxFuture<'a, Result<Vec<f64>, model::PredictError>> {
-            Box::pin(std::future::ready(Ok(vec![0.3; rows.len()])))
-        }
-        fn model_id(&self) -> &str {
-            "stub"
-        }
-        fn threshold(&self) -> f64 {
-            0.5
-        }
-        fn backend(&self) -> &'static str {
-            "stub"
-        }
-        fn explain(&self, _: &model::Customer) -> Option<Vec<model::explain::Reason>> {
-            self.0.clone()
-        }
-    }
-
-    /// The page for the example customer as the stub answers it.
-    fn result_for(predictor: &Stub) -> String {
-        let submitted = Submitted::from_pairs(FIELDS.iter().map(|f| (f.name, f.example))).unwrap();
-        let outcome = {
-            let mut future = std::pin::pin!(form::evaluate(&submitted, predictor));
-            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-            match future.as_mut().poll(&mut context) {
-                std::task::Poll::Ready(outcome) => outcome,
-                std::task::Poll::Pending => panic!("the stub answers at once"),
-            }
-        };
+    /// The example customer's page for an outcome.
+    fn page_for(outcome: Outcome) -> String {
         let owner = Owner::new();
         owner.with(|| view! { <ResultPanel outcome=Some(outcome) /> }.to_html())
+    }
+
+    fn predicted(reasons: Vec<Reason>) -> Outcome {
+        Outcome::Predicted(form::Answer {
+            will_exit: false,
+            probability: 0.3,
+            threshold: 0.5,
+            model: "stub".into(),
+            reasons,
+        })
     }
 
     #[test]
     fn the_three_strongest_reasons_are_listed_with_their_direction() {
         use model::explain::Reason;
         let reason = |field, effect| Reason { field, effect };
-        let html = result_for(&Stub(Some(vec![
-            reason(&model::fields::AGE, 0.9),
-            reason(&model::fields::IS_ACTIVE_MEMBER, -0.6),
-            reason(&model::fields::GEOGRAPHY, 0.4),
-            reason(&model::fields::BALANCE, -0.1),
-            reason(&model::fields::TENURE, 0.0),
-        ])));
+        let customer = model::Customer::sample();
+        let reasons = form::strongest(
+            vec![
+                reason(&model::fields::AGE, 0.9),
+                reason(&model::fields::IS_ACTIVE_MEMBER, -0.6),
+                reason(&model::fields::GEOGRAPHY, 0.4),
+                reason(&model::fields::BALANCE, -0.1),
+                reason(&model::fields::TENURE, 0.0),
+            ],
+            &customer,
+        );
+        let html = page_for(predicted(reasons));
         assert!(html.contains(">Main reasons</h3>"), "{html}");
         assert_eq!(html.matches("<li").count(), 3, "{html}");
         let age = html.find("Age (38) raises the risk").expect("age first");
@@ -574,7 +550,7 @@ mod tests {
 
     #[test]
     fn without_an_explanation_there_is_no_list_and_no_heading() {
-        let html = result_for(&Stub(None));
+        let html = page_for(predicted(Vec::new()));
         assert!(html.contains(r#"id="result-sentence""#), "{html}");
         assert!(!html.contains("Main reasons"), "{html}");
         assert!(!html.contains("<ul"), "{html}");

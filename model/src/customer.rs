@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::fields::{self, Field, FieldError, Input, Rule};
+use crate::fields::{self, At, Expected, Field, FieldError, Input, Problem, Rule};
 
 /// The model's inputs, in the order of the original `{"data": [...]}` contract and of the
 /// bundled model's `feature_names`.
@@ -111,15 +111,11 @@ impl fmt::Display for InvalidCustomer {
 
 impl std::error::Error for InvalidCustomer {}
 
-/// Collects field errors while a customer is being parsed.
-#[derive(Default)]
-struct Errors(Vec<FieldError>);
-
-impl Errors {
-    fn take<T>(&mut self, r: Result<T, FieldError>) -> Option<T> {
-        r.map_err(|e| self.0.push(e)).ok()
-    }
-}
+/// The original project's sample customer, as the 12 numbers of `{"data": [...]}`: the one
+/// example every test and document uses.
+pub const SAMPLE_VECTOR: [f64; FEATURE_COUNT] = [
+    670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
+];
 
 impl Customer {
     /// Parses the named form: `get(name)` returns what was sent for each field of the table.
@@ -127,28 +123,28 @@ impl Customer {
     /// are the caller's to refuse (it knows what was sent).
     pub fn from_named<'a>(
         get: impl Fn(&str) -> Input<'a>,
-        at: &str,
+        at: At<'_>,
     ) -> Result<Customer, InvalidCustomer> {
-        let mut errors = Errors::default();
-        let location = |f: &Field| {
-            if at.is_empty() {
-                f.name.to_owned()
-            } else {
-                format!("{at}.{}", f.name)
-            }
+        let mut errors = Vec::new();
+        let mut check = |field: &'static Field, result: Result<f64, Problem>| {
+            result
+                .map_err(|problem| {
+                    errors.push(field.refuse(at.field(field.name), get(field.name), problem));
+                })
+                .ok()
         };
-        let mut number = |f: &Field| errors.take(f.number(get(f.name), &location(f)));
-        let credit_score = number(&fields::CREDIT_SCORE);
-        let age = number(&fields::AGE);
-        let tenure = number(&fields::TENURE);
-        let balance = number(&fields::BALANCE);
-        let num_of_products = number(&fields::NUM_OF_PRODUCTS);
-        let has_cr_card = number(&fields::HAS_CR_CARD);
-        let is_active_member = number(&fields::IS_ACTIVE_MEMBER);
-        let estimated_salary = number(&fields::ESTIMATED_SALARY);
-        let mut choice = |f: &Field| errors.take(f.choice(get(f.name), &location(f)));
-        let geography = choice(&fields::GEOGRAPHY);
-        let gender = choice(&fields::GENDER);
+        let number = |f: &Field| f.rule.number(get(f.name));
+        let choice = |f: &Field| f.rule.choice(get(f.name)).map(|i| i as f64);
+        let credit_score = check(&fields::CREDIT_SCORE, number(&fields::CREDIT_SCORE));
+        let geography = check(&fields::GEOGRAPHY, choice(&fields::GEOGRAPHY));
+        let gender = check(&fields::GENDER, choice(&fields::GENDER));
+        let age = check(&fields::AGE, number(&fields::AGE));
+        let tenure = check(&fields::TENURE, number(&fields::TENURE));
+        let balance = check(&fields::BALANCE, number(&fields::BALANCE));
+        let num_of_products = check(&fields::NUM_OF_PRODUCTS, number(&fields::NUM_OF_PRODUCTS));
+        let has_cr_card = check(&fields::HAS_CR_CARD, number(&fields::HAS_CR_CARD));
+        let is_active_member = check(&fields::IS_ACTIVE_MEMBER, number(&fields::IS_ACTIVE_MEMBER));
+        let estimated_salary = check(&fields::ESTIMATED_SALARY, number(&fields::ESTIMATED_SALARY));
         match (
             credit_score,
             geography,
@@ -175,8 +171,8 @@ impl Customer {
             ) => Ok(Customer {
                 // The casts are exact: each value was checked to be whole and within its range.
                 credit_score: credit_score as u16,
-                geography: Geography::ALL[geography],
-                gender: Gender::ALL[gender],
+                geography: Geography::ALL[geography as usize],
+                gender: Gender::ALL[gender as usize],
                 age: age as u8,
                 tenure: tenure as u8,
                 balance,
@@ -185,68 +181,56 @@ impl Customer {
                 is_active_member: is_active_member == 1.0,
                 estimated_salary,
             }),
-            _ => Err(InvalidCustomer(errors.0)),
+            _ => Err(InvalidCustomer(errors)),
         }
     }
 
     /// Parses the original contract's 12 numbers (see [`FEATURE_NAMES`] for the order).
     /// `at` names the array in messages (`data` gives `data[2] (Age)`); positions are 0-based.
-    pub fn from_vector(values: &[Input<'_>], at: &str) -> Result<Customer, InvalidCustomer> {
+    pub fn from_vector(values: &[Input<'_>], at: At<'_>) -> Result<Customer, InvalidCustomer> {
         if values.len() != FEATURE_COUNT {
-            return Err(InvalidCustomer(vec![FieldError {
-                location: at.to_owned(),
-                field: "data",
-                value: format!("{} values", values.len()),
-                allowed: format!(
-                    "exactly {FEATURE_COUNT} numbers in the order {}",
-                    FEATURE_NAMES.join(", ")
-                ),
-            }]));
+            return Err(InvalidCustomer(vec![wrong_count(values.len(), at)]));
         }
-        let mut errors = Errors::default();
+        let mut errors = Vec::new();
         let mut numbers = [0.0f64; FEATURE_COUNT];
-        for (i, (value, field)) in values.iter().zip(VECTOR_FIELDS).enumerate() {
-            let location = format!("{at}[{i}] ({})", FEATURE_NAMES[i]);
-            // Gender and the geography one-hot columns are 0/1 numbers in this form.
-            let as_number = match field.rule {
-                Rule::OneOf(_) => Field {
-                    rule: Rule::Flag,
-                    ..*field
-                },
-                _ => *field,
+        for (i, (&value, field)) in values.iter().zip(VECTOR_FIELDS).enumerate() {
+            // Gender and the geography columns are 0/1 numbers in this form, never booleans.
+            let (rule, expected) = match field.rule {
+                Rule::OneOf(names) if i < FIRST_GEOGRAPHY => (Rule::Flag, Expected::Code(names)),
+                Rule::OneOf(_) => (Rule::Flag, Expected::OneHot),
+                Rule::Flag => (Rule::Flag, Expected::Binary),
+                rule => (rule, Expected::Rule(rule)),
             };
             let checked = match value {
-                Input::Bool(_) => Err(field.refuse(&location, *value, "a number".to_owned())),
-                _ => as_number.number(*value, &location),
+                Input::Bool(_) => Err(Problem::WrongType),
+                _ => rule.number(value),
             };
             match checked {
                 Ok(n) => numbers[i] = n,
-                Err(mut e) => {
-                    if i == 1 {
-                        e.allowed = "0 (Female) or 1 (Male)".to_owned();
-                    } else if i >= FIRST_GEOGRAPHY {
-                        e.allowed = "0 or 1 (one-hot: exactly one geography is 1)".to_owned();
-                    }
-                    errors.0.push(e);
-                }
+                Err(problem) => errors.push(FieldError {
+                    location: format!("{at}[{i}] ({})", FEATURE_NAMES[i]),
+                    field: Some(field),
+                    value: value.echo(),
+                    problem,
+                    expected,
+                }),
             }
         }
-        if !errors.0.is_empty() {
-            return Err(InvalidCustomer(errors.0));
+        if !errors.is_empty() {
+            return Err(InvalidCustomer(errors));
         }
         let one_hot = &numbers[FIRST_GEOGRAPHY..];
-        let geography = match one_hot.iter().filter(|&&v| v == 1.0).count() {
-            1 => Geography::ALL[one_hot.iter().position(|&v| v == 1.0).unwrap_or(0)],
-            ones => {
-                return Err(InvalidCustomer(vec![FieldError {
-                    location: format!(
-                        "{at}[9..=11] (Geography_France, Geography_Germany, Geography_Spain)"
-                    ),
-                    field: fields::GEOGRAPHY.name,
-                    value: format!("{ones} ones"),
-                    allowed: "exactly one of the three geography columns set to 1".to_owned(),
-                }]));
-            }
+        let ones = one_hot.iter().filter(|&&v| v == 1.0).count();
+        let Some(geography) = one_hot.iter().position(|&v| v == 1.0).filter(|_| ones == 1) else {
+            return Err(InvalidCustomer(vec![FieldError {
+                location: format!(
+                    "{at}[9..=11] (Geography_France, Geography_Germany, Geography_Spain)"
+                ),
+                field: Some(&fields::GEOGRAPHY),
+                value: format!("{ones} ones"),
+                problem: Problem::NotOneHot { ones },
+                expected: Expected::OneHot,
+            }]));
         };
         Ok(Customer {
             credit_score: numbers[0] as u16,
@@ -258,8 +242,14 @@ impl Customer {
             has_cr_card: numbers[6] == 1.0,
             is_active_member: numbers[7] == 1.0,
             estimated_salary: numbers[8],
-            geography,
+            geography: Geography::ALL[geography],
         })
+    }
+
+    /// The original project's sample customer ([`SAMPLE_VECTOR`]).
+    pub fn sample() -> Customer {
+        Customer::from_vector(&SAMPLE_VECTOR.map(Input::Number), At::named("sample"))
+            .expect("the sample customer is valid")
     }
 
     /// The model's input vector, in [`FEATURE_NAMES`] order. Money is narrowed to `f32`
@@ -333,6 +323,17 @@ impl Customer {
     }
 }
 
+/// The 12-number form with another count of values.
+pub fn wrong_count(got: usize, at: At<'_>) -> FieldError {
+    FieldError {
+        location: at.to_string(),
+        field: None,
+        value: format!("{got} values"),
+        problem: Problem::WrongCount { got },
+        expected: Expected::Vector,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,9 +342,7 @@ mod tests {
         values.iter().map(|&v| Input::Number(v)).collect()
     }
 
-    const SAMPLE: [f64; 12] = [
-        670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
-    ];
+    const SAMPLE: [f64; 12] = SAMPLE_VECTOR;
 
     fn named(key: &str) -> Input<'static> {
         match key {
@@ -363,8 +362,8 @@ mod tests {
 
     #[test]
     fn the_sample_customer_parses_the_same_from_both_forms() {
-        let from_vector = Customer::from_vector(&vector(&SAMPLE), "data").unwrap();
-        let from_named = Customer::from_named(named, "customer").unwrap();
+        let from_vector = Customer::from_vector(&vector(&SAMPLE), At::named("data")).unwrap();
+        let from_named = Customer::from_named(named, At::named("customer")).unwrap();
         assert_eq!(from_vector, from_named);
         assert_eq!(
             from_vector.features(),
@@ -383,7 +382,7 @@ mod tests {
                     Err(_) => Input::Text(example),
                 }
             },
-            "",
+            At::ROOT,
         )
         .expect("the table's examples form a valid customer");
         for f in fields::FIELDS {
@@ -397,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_vector_of_the_wrong_length_is_refused_with_its_count() {
-        let err = Customer::from_vector(&vector(&SAMPLE[..11]), "data").unwrap_err();
+        let err = Customer::from_vector(&vector(&SAMPLE[..11]), At::named("data")).unwrap_err();
         assert!(err.to_string().contains("11 values"), "{err}");
     }
 
@@ -415,7 +414,7 @@ mod tests {
         for &(position, value, expected) in cases {
             let mut values = SAMPLE;
             values[position] = value;
-            let err = Customer::from_vector(&vector(&values), "data")
+            let err = Customer::from_vector(&vector(&values), At::named("data"))
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -431,7 +430,7 @@ mod tests {
         for one_hot in [[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]] {
             let mut values = SAMPLE;
             values[9..].copy_from_slice(&one_hot);
-            let err = Customer::from_vector(&vector(&values), "data")
+            let err = Customer::from_vector(&vector(&values), At::named("data"))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("exactly one"), "{one_hot:?}: {err}");
@@ -449,7 +448,7 @@ mod tests {
             let mut values = vector(&SAMPLE);
             values[0] = bad;
             assert!(
-                Customer::from_vector(&values, "data").is_err(),
+                Customer::from_vector(&values, At::named("data")).is_err(),
                 "{bad:?} refused"
             );
         }
@@ -464,11 +463,15 @@ mod tests {
                 "tenure" => Input::Missing,
                 other => named(other),
             },
-            "customer",
+            At::named("customer"),
         )
         .unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["age", "tenure", "geography"]);
+        let fields: Vec<_> = err.0.iter().map(FieldError::field_name).collect();
+        assert_eq!(
+            fields,
+            ["geography", "age", "tenure"],
+            "in the table's order"
+        );
         assert!(
             err.to_string().contains("one of France, Germany, Spain"),
             "{err}"

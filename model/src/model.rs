@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 use crate::customer::{Customer, Features};
 use crate::explain::{self, Reason};
-use crate::predictor::Prediction;
+use crate::scoring::Prediction;
 use crate::xgboost::{Forest, ModelError};
 
 /// The bundled model, compiled into every binary so it runs with no files beside it.
@@ -35,11 +35,7 @@ impl Model {
 
     /// Any XGBoost JSON/UBJSON model; "Will Exit" when the probability reaches `threshold`.
     pub fn from_bytes(bytes: &[u8], threshold: f64) -> Result<Model, ModelError> {
-        if !(threshold > 0.0 && threshold < 1.0) {
-            return Err(ModelError::Invalid(format!(
-                "threshold {threshold} must be strictly between 0 and 1"
-            )));
-        }
+        check_threshold(threshold)?;
         let forest = Forest::from_bytes(bytes)?;
         let digest = Sha256::digest(bytes);
         let id = format!("churn-xgb-{}", hex::encode(&digest[..6]));
@@ -48,6 +44,12 @@ impl Model {
             id,
             threshold,
         })
+    }
+
+    /// The same model with another decision threshold.
+    pub fn with_threshold(self, threshold: f64) -> Result<Model, ModelError> {
+        check_threshold(threshold)?;
+        Ok(Model { threshold, ..self })
     }
 
     /// Scores one feature vector (missing values as NaN). Allocation-free.
@@ -81,5 +83,15 @@ impl Model {
 
     pub fn forest(&self) -> &Forest {
         &self.forest
+    }
+}
+
+fn check_threshold(threshold: f64) -> Result<(), ModelError> {
+    if threshold > 0.0 && threshold < 1.0 {
+        Ok(())
+    } else {
+        Err(ModelError::Invalid(format!(
+            "threshold {threshold} must be strictly between 0 and 1"
+        )))
     }
 }

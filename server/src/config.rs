@@ -20,15 +20,15 @@ pub struct Settings {
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
 
-    /// An XGBoost model (JSON or UBJSON) to serve instead of the bundled one.
+    /// An XGBoost model (JSON or UBJSON, or SageMaker's `model.tar.gz`) to score with
+    /// in-process instead of the bundled one. Not together with ENDPOINT_NAME.
     #[arg(long, env = "MODEL_PATH")]
     pub model_path: Option<PathBuf>,
 
-    /// Decision threshold ("Will Exit" when the probability reaches it) for a MODEL_PATH model
-    /// and for the SageMaker backend's probabilities (ENDPOINT_NAME). The bundled model uses
-    /// its card's threshold.
-    #[arg(long, env = "MODEL_THRESHOLD", default_value_t = 0.5)]
-    pub model_threshold: f64,
+    /// Decision threshold: "Will Exit" when the probability reaches it. Default: the bundled
+    /// model's card (0.5), and 0.5 for a MODEL_PATH model or a SageMaker endpoint.
+    #[arg(long, env = "MODEL_THRESHOLD")]
+    pub model_threshold: Option<f64>,
 
     /// Largest JSON request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -46,6 +46,12 @@ pub struct Settings {
     /// credentials from the usual chain; `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` overrides the URL).
     #[arg(long, env = "ENDPOINT_NAME")]
     pub endpoint_name: Option<String>,
+
+    /// A local copy of the SageMaker endpoint's model (its `model.tar.gz` or model file), used
+    /// only to explain its predictions and suggest levers; probabilities still come from the
+    /// endpoint. Checked against the endpoint at start. Only with ENDPOINT_NAME.
+    #[arg(long, env = "ENDPOINT_MODEL_PATH")]
+    pub endpoint_model_path: Option<PathBuf>,
 
     /// Deadline for one SageMaker prediction, retries included, in milliseconds.
     #[arg(long, env = "SAGEMAKER_TIMEOUT_MS", default_value_t = 5000)]
@@ -107,6 +113,32 @@ pub struct Settings {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// How the process was started, decided once by the entry point and passed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// A plain HTTP server (laptop, container, VM).
+    Server,
+    /// A SageMaker inference container (`churn-predict serve`): a plain server on SageMaker's
+    /// address.
+    SageMakerContainer,
+    /// AWS Lambda (`AWS_LAMBDA_RUNTIME_API` is set): invocations through the Runtime API,
+    /// metrics as CloudWatch EMF log lines.
+    Lambda,
+}
+
+impl Runtime {
+    /// Only the entry point (`main`) calls this; everything else is given the answer.
+    pub fn detect(settings: &Settings) -> Runtime {
+        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            Runtime::Lambda
+        } else if settings.command == Some(Command::Serve) {
+            Runtime::SageMakerContainer
+        } else {
+            Runtime::Server
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]

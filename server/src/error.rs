@@ -1,31 +1,114 @@
-//! One error type for every HTTP answer that is not a prediction, and one table of statuses.
+//! Every answer that is not a success, in one place: each kind's status and public wording.
+//!
+//! One policy for every kind: the client gets a fixed text for the kind (plus the details of
+//! its *own* input when that input was refused), and the request id to quote to support. What
+//! only the server should know (an endpoint's name, what it answered, an I/O error) goes to
+//! the access log under the same request id, never to the client.
 
-use axum::Json;
-use axum::http::StatusCode;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use model::{InvalidCustomer, PredictError};
+use model::fields::{FieldError, shorten};
+use model::{InvalidCustomer, ScoreError};
 use serde::Serialize;
+
+use crate::middleware::request_id;
+
+/// At most this many problems are listed in one answer (then "and N more"): an answer never
+/// grows with the size of a hostile request.
+pub const MAX_LISTED_PROBLEMS: usize = 20;
+
+/// Every refused input of a request: the first [`MAX_LISTED_PROBLEMS`] and a count of the rest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Problems {
+    listed: Vec<FieldError>,
+    more: usize,
+}
+
+impl Problems {
+    pub fn push(&mut self, problem: FieldError) {
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed.push(problem);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn extend(&mut self, problems: impl IntoIterator<Item = FieldError>) {
+        for p in problems {
+            self.push(p);
+        }
+    }
+
+    /// Counts a problem that is not worth describing (e.g. the 1,000th unknown key).
+    pub fn count_more(&mut self, n: usize) {
+        self.more += n;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty() && self.more == 0
+    }
+
+    pub fn listed(&self) -> &[FieldError] {
+        &self.listed
+    }
+
+    /// Problems not listed.
+    pub fn more(&self) -> usize {
+        self.more
+    }
+}
+
+impl From<InvalidCustomer> for Problems {
+    fn from(InvalidCustomer(errors): InvalidCustomer) -> Problems {
+        let mut problems = Problems::default();
+        problems.extend(errors);
+        problems
+    }
+}
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.listed.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        if self.more > 0 {
+            write!(f, "; and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("Content-Type {0:?} is not supported; send application/json")]
-    UnsupportedMediaType(String),
+    #[error("Content-Type {} is not supported; send {expected}", quoted(.got))]
+    UnsupportedMediaType { got: String, expected: &'static str },
     #[error("the body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("the body could not be read: {0}")]
+    /// The connection failed while the body was read (the cause is logged).
+    #[error("the request body could not be read")]
     UnreadableBody(String),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    /// A body that is JSON but not one of the accepted shapes (the message echoes only its
+    /// structure, never its values).
     #[error("{0}")]
     BadShape(String),
     #[error("{at}: {got} customers; expected from 1 to {max}")]
     BatchSize { at: String, got: usize, max: usize },
     #[error("{0}")]
-    Invalid(#[from] InvalidCustomer),
-    #[error(transparent)]
-    Predict(#[from] PredictError),
-    #[error("no route for {0}")]
-    NotFound(String),
+    Invalid(Problems),
+    /// The model backend failed: its kind decides the status and the public text; its own
+    /// words (endpoint, message, excerpt) are only logged.
+    #[error("{}", backend_text(.0))]
+    Backend(#[from] ScoreError),
+    #[error("no route for {method} {}", shorten(.path, 200))]
+    NotFound { method: String, path: String },
     /// No `x-api-key` header on a route that needs one.
     #[error("missing API key: send it in the x-api-key header")]
     Unauthorized,
@@ -46,19 +129,38 @@ pub enum ApiError {
     Overloaded,
 }
 
+fn quoted(text: &str) -> String {
+    format!("{:?}", shorten(text, 100))
+}
+
+/// The public words for a backend failure, by kind.
+pub fn backend_text(error: &ScoreError) -> &'static str {
+    match error {
+        ScoreError::Timeout(_) => "the model backend did not answer in time; retry shortly",
+        ScoreError::Unavailable(_) => "the model backend is busy or unavailable; retry shortly",
+        ScoreError::Backend(_) => "the model backend failed to answer",
+    }
+}
+
+impl From<InvalidCustomer> for ApiError {
+    fn from(invalid: InvalidCustomer) -> ApiError {
+        ApiError::Invalid(invalid.into())
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnreadableBody(_) | ApiError::MalformedJson(_) | ApiError::BadShape(_) => {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BatchSize { .. } | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Predict(PredictError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Predict(PredictError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Predict(PredictError::Backend(_)) => StatusCode::BAD_GATEWAY,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Backend(ScoreError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Backend(ScoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Backend(ScoreError::Backend(_)) => StatusCode::BAD_GATEWAY,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -67,18 +169,18 @@ impl ApiError {
         }
     }
 
-    /// A short, stable name for logs and metrics.
+    /// A short, stable name for logs, metrics and the answer's `"kind"`.
     pub fn kind(&self) -> &'static str {
         match self {
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnreadableBody(_) => "unreadable_body",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::BadShape(_) => "bad_shape",
             ApiError::BatchSize { .. } => "batch_size",
             ApiError::Invalid(_) => "invalid_input",
-            ApiError::Predict(e) => predict_error_kind(e),
-            ApiError::NotFound(_) => "not_found",
+            ApiError::Backend(e) => e.kind(),
+            ApiError::NotFound { .. } => "not_found",
             ApiError::Unauthorized => "missing_api_key",
             ApiError::Forbidden => "invalid_api_key",
             ApiError::CrossSite => "cross_site",
@@ -88,102 +190,165 @@ impl ApiError {
         }
     }
 
+    /// What only the log may hold: the cause behind a fixed public text.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::Backend(e) => Some(e.to_string()),
+            ApiError::UnreadableBody(cause) => Some(cause.clone()),
+            _ => None,
+        }
+    }
+
     /// Seconds a client should wait before retrying, sent as `Retry-After`.
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Throttled { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::Overloaded => Some(1),
+            ApiError::Overloaded | ApiError::Backend(ScoreError::Unavailable(_)) => Some(1),
             _ => None,
         }
     }
 }
 
-/// A backend failure's short, stable name: [`ApiError::kind`] of its answer, and the `kind`
-/// label of `predictor_errors_total` (`crate::metrics`).
-pub fn predict_error_kind(error: &PredictError) -> &'static str {
-    match error {
-        PredictError::Timeout(_) => "backend_timeout",
-        PredictError::Unavailable(_) => "backend_unavailable",
-        PredictError::Backend(_) => "backend_error",
-    }
+/// The wire shape: `{"error", "kind", "request_id"}`, plus each refused field for invalid
+/// input (at most [`MAX_LISTED_PROBLEMS`], then `"more"`).
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub error: Cow<'a, str>,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub fields: Vec<FieldProblem<'a>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more: usize,
 }
 
-/// The wire shape: `{"error": "..."}`, plus each field's problem for invalid input.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    fields: Vec<FieldProblem<'a>>,
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
+/// One refused value, for programs.
 #[derive(Serialize)]
-struct FieldProblem<'a> {
-    location: &'a str,
+pub struct FieldProblem<'a> {
+    pub location: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
-    field: &'a str,
-    value: &'a str,
-    allowed: &'a str,
+    pub field: &'a str,
+    pub value: &'a str,
+    /// [`model::fields::Problem::code`]: `missing`, `out_of_range`, `unknown_field`, …
+    pub problem: &'static str,
+    pub allowed: String,
+}
+
+impl<'a> FieldProblem<'a> {
+    pub fn new(e: &'a FieldError) -> FieldProblem<'a> {
+        FieldProblem {
+            location: &e.location,
+            field: e.field_name(),
+            value: &e.value,
+            problem: e.problem.code(),
+            allowed: e.expected.to_string(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let fields = match &self {
-            ApiError::Invalid(InvalidCustomer(errors)) => errors
-                .iter()
-                .map(|e| FieldProblem {
-                    location: &e.location,
-                    field: e.field,
-                    value: &e.value,
-                    allowed: &e.allowed,
-                })
-                .collect(),
-            _ => Vec::new(),
+        let (fields, more) = match &self {
+            ApiError::Invalid(problems) => (
+                problems.listed().iter().map(FieldProblem::new).collect(),
+                problems.more(),
+            ),
+            _ => (Vec::new(), 0),
         };
         let body = ErrorBody {
-            error: self.to_string(),
+            error: self.to_string().into(),
+            kind: self.kind(),
+            request_id: request_id::current(),
             fields,
+            more,
         };
-        let mut response = (self.status(), Json(body)).into_response();
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (
+            self.status(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response();
         if let Some(secs) = self.retry_after() {
             response
                 .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.into());
+                .insert(header::RETRY_AFTER, secs.into());
         }
         if matches!(self, ApiError::Unauthorized) {
             // RFC 9110: a 401 names how to authenticate.
             response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("ApiKey header=\"x-api-key\""),
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("ApiKey header=\"x-api-key\""),
             );
         }
-        response.extensions_mut().insert(ErrorKind(self.kind()));
+        response.extensions_mut().insert(Refusal {
+            kind: self.kind(),
+            detail: self.detail().map(Into::into),
+        });
         response
     }
 }
 
-/// Carried in the response's extensions so the access log can say why a request failed.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorKind(pub &'static str);
+/// Carried in a refused answer's extensions, for the access log (`kind`, and the `detail`
+/// that the client is not told) and the rejection metrics.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub kind: &'static str,
+    pub detail: Option<Arc<str>>,
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_backend_failure_has_one_name_in_answers_and_metrics() {
-        for (error, kind) in [
+    fn a_backend_failure_has_one_name_and_a_public_text_without_its_details() {
+        for (error, kind, status) in [
             (
-                PredictError::Timeout(std::time::Duration::from_secs(1)),
+                ScoreError::Timeout(std::time::Duration::from_secs(1)),
                 "backend_timeout",
+                504,
             ),
             (
-                PredictError::Unavailable("down".into()),
+                ScoreError::Unavailable("endpoint internal-7 throttled".into()),
                 "backend_unavailable",
+                503,
             ),
-            (PredictError::Backend("broken".into()), "backend_error"),
+            (
+                ScoreError::Backend("endpoint internal-7 said \"boom\"".into()),
+                "backend_error",
+                502,
+            ),
         ] {
-            assert_eq!(predict_error_kind(&error), kind);
-            assert_eq!(ApiError::Predict(error).kind(), kind);
+            let api = ApiError::Backend(error);
+            assert_eq!(api.kind(), kind);
+            assert_eq!(api.status().as_u16(), status);
+            let detail = api.detail().expect("the details go to the log");
+            assert!(detail.starts_with("the model backend"), "{detail}");
+            assert!(!api.to_string().contains("internal-7"), "{api}");
+            assert!(!api.to_string().contains(&detail), "{api}");
         }
+    }
+
+    #[test]
+    fn a_long_list_of_problems_is_cut_with_a_count() {
+        let mut problems = Problems::default();
+        for i in 0..1000 {
+            problems.push(model::customer::wrong_count(
+                i,
+                model::fields::At::named("data"),
+            ));
+        }
+        assert_eq!(problems.listed().len(), MAX_LISTED_PROBLEMS);
+        assert_eq!(problems.more(), 1000 - MAX_LISTED_PROBLEMS);
+        assert!(problems.to_string().ends_with("; and 980 more"));
     }
 }

@@ -14,27 +14,23 @@
 //!   (`lambda:InvokeFunction`), not by API keys.
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use tower::ServiceExt;
 
-use crate::api::{JsonBody, predict};
-use crate::config::Settings;
-use crate::error::ApiError;
-use crate::startup::{AppState, Hardening, router};
-
-/// True when running inside Lambda (the runtime sets this variable).
-pub fn is_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
-}
+use crate::api::predict_body;
+use crate::config::{Runtime, Settings};
+use crate::metrics::Sink;
+use crate::startup::{Hardening, router};
+use crate::state::AppState;
 
 /// Serves invocations until the runtime stops the process.
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let state = AppState::load(settings).await?;
-    // Under Lambda this also sends metrics as CloudWatch EMF log lines.
-    let hardening = Hardening::from_settings(settings)?;
+    // Metrics go to stdout as CloudWatch EMF documents, which Lambda ships to CloudWatch.
+    let sink = Sink::for_runtime(Runtime::Lambda).install();
+    let hardening = Hardening::from_settings(settings, &sink)?;
     let app = router(state.clone(), &hardening);
     let service = tower::service_fn(move |request: lambda_http::Request| {
         let app = app.clone();
@@ -66,12 +62,9 @@ async fn handle(app: Router, state: AppState, request: lambda_http::Request) -> 
 
 /// The original function's contract: the event is the JSON body of `/predict`.
 async fn direct_invocation(state: AppState, event: &Body) -> Response {
-    match serde_json::from_slice(event.as_ref()) {
-        Ok(value) => match predict(State(state), RawQuery(None), JsonBody(value)).await {
-            Ok(response) => response,
-            Err(e) => e.into_response(),
-        },
-        Err(e) => ApiError::MalformedJson(e.to_string()).into_response(),
+    match predict_body(&state, event.as_ref(), None).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! The `churn-predict` service: configuration, HTTP routes and the model backend,
-//! wired into one axum router.
+//! The `churn-predict` service: configuration, HTTP routes and the model backends, wired into
+//! one axum router. Where to change what: see ARCHITECTURE.md.
 
 pub mod api;
 pub mod backends;
@@ -9,8 +9,10 @@ pub mod lambda;
 pub mod metrics;
 pub mod middleware;
 pub mod model_file;
-pub mod sagemaker_compat;
+pub mod sagemaker;
 pub mod serve;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
+pub mod testing;
 pub mod web;

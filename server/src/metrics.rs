@@ -1,5 +1,6 @@
 //! Metrics: the same figures to Prometheus (`GET /metrics`) or, on Lambda, to CloudWatch as
-//! Embedded Metric Format (EMF) log lines. The sink is chosen once at start-up ([`Sink::detect`]).
+//! Embedded Metric Format (EMF). The sink follows from the runtime ([`Sink::for_runtime`]),
+//! decided once by the entry point.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -10,9 +11,12 @@
 //! | `predictor_errors_total` | counter | `kind` (`backend_timeout`, `backend_unavailable`, `backend_error`) |
 //! | `rejected_inputs_total` | counter | `reason` (`ApiError::kind()`) |
 //!
-//! Predictions are counted by [`Observed`], a `Predictor` decorator, so every entry point that
-//! predicts (JSON API, form, SageMaker-compatible routes) is counted and logged the same way.
+//! Predictions are observed by [`Observed`], a `Scorer` decorator, so every entry point that
+//! predicts (JSON API, pages, SageMaker-compatible routes) is counted and logged the same way.
+//! On Lambda a request's figures are gathered while it runs and written as **one** EMF
+//! document when it ends (a 1,000-customer batch is one line, not a thousand).
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,35 +25,37 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use model::explain::Reason;
-use model::predictor::BoxFuture;
-use model::{Customer, Features, PredictError, Prediction, Predictor};
+use model::scoring::BoxFuture;
+use model::{BackendInfo, Features, Label, Prediction, ScoreError, Scorer, Scores};
 use serde_json::{Map, Value, json};
 
-use crate::error::{ErrorKind, predict_error_kind};
+use crate::config::Runtime;
+use crate::error::Refusal;
 
-/// The CloudWatch namespace of the EMF lines.
+/// The CloudWatch namespace of the EMF documents.
 pub const EMF_NAMESPACE: &str = "ChurnPredict";
+
+/// EMF allows at most this many values for one metric in one document.
+const EMF_MAX_VALUES: usize = 100;
 
 /// Where the figures go.
 #[derive(Clone)]
 pub enum Sink {
     /// Kept in-process, rendered at `GET /metrics`.
     Prometheus(PrometheusHandle),
-    /// One EMF JSON line on stdout per figure set (Lambda ships stdout to CloudWatch Logs,
-    /// which turns these lines into metrics).
+    /// One EMF JSON document on stdout per request (Lambda ships stdout to CloudWatch Logs,
+    /// which turns the documents into metrics).
     Emf,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
 impl Sink {
-    /// EMF when running on Lambda (`AWS_LAMBDA_RUNTIME_API` is set), else Prometheus.
-    pub fn detect() -> Sink {
-        if crate::lambda::is_lambda() {
-            Sink::Emf
-        } else {
-            Sink::Prometheus(prometheus())
+    /// EMF on Lambda, Prometheus everywhere else.
+    pub fn for_runtime(runtime: Runtime) -> Sink {
+        match runtime {
+            Runtime::Lambda => Sink::Emf,
+            Runtime::Server | Runtime::SageMakerContainer => Sink::Prometheus(prometheus()),
         }
     }
 
@@ -130,118 +136,157 @@ pub async fn render() -> Response {
             text,
         )
             .into_response(),
-        None => crate::error::ApiError::NotFound("GET /metrics".into()).into_response(),
+        None => crate::error::ApiError::NotFound {
+            method: "GET".into(),
+            path: "/metrics".into(),
+        }
+        .into_response(),
     }
 }
 
-/// One request's figures.
-pub fn record_request(route: &str, status: u16, latency: Duration) {
+/// One request's figures, gathered while it runs (EMF only).
+#[derive(Debug, Default)]
+struct Figures {
+    route: String,
+    status: u16,
+    duration_ms: f64,
+    backend: Option<&'static str>,
+    will_exit: u64,
+    will_not_exit: u64,
+    /// At most [`EMF_MAX_VALUES`] probabilities (EMF's limit per metric and document).
+    probabilities: Vec<f64>,
+    rejection: Option<&'static str>,
+    predictor_error: Option<&'static str>,
+}
+
+impl Figures {
+    fn add_predictions(&mut self, backend: &'static str, predictions: &[Prediction]) {
+        self.backend = Some(backend);
+        for p in predictions {
+            match p.label {
+                Label::WillExit => self.will_exit += 1,
+                Label::WillNotExit => self.will_not_exit += 1,
+            }
+            if self.probabilities.len() < EMF_MAX_VALUES {
+                self.probabilities.push(p.probability);
+            }
+        }
+    }
+
+    /// The EMF document: the dimensions and values as top-level members, described by `_aws`
+    /// (one directive per dimension set). See "Embedded metric format specification" in the
+    /// CloudWatch user guide.
+    fn emf_document(&self, timestamp_ms: u64) -> Value {
+        let mut doc = Map::new();
+        let mut directives = Vec::new();
+        let mut directive = |dimensions: &[&str], metrics: &[(&str, &str)]| {
+            directives.push(json!({
+                "Namespace": EMF_NAMESPACE,
+                "Dimensions": [dimensions],
+                "Metrics": metrics.iter()
+                    .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }));
+        };
+        if !self.route.is_empty() {
+            directive(
+                &["route", "status"],
+                &[
+                    ("http_requests", "Count"),
+                    ("http_request_duration", "Milliseconds"),
+                ],
+            );
+            doc.insert("route".into(), json!(self.route));
+            doc.insert("status".into(), json!(self.status.to_string()));
+            doc.insert("http_requests".into(), json!(1.0));
+            doc.insert("http_request_duration".into(), json!(self.duration_ms));
+        }
+        if let Some(backend) = self.backend {
+            directive(
+                &["backend"],
+                &[
+                    ("predictions_will_exit", "Count"),
+                    ("predictions_will_not_exit", "Count"),
+                    ("prediction_probability", "None"),
+                ],
+            );
+            doc.insert("backend".into(), json!(backend));
+            doc.insert("predictions_will_exit".into(), json!(self.will_exit));
+            doc.insert(
+                "predictions_will_not_exit".into(),
+                json!(self.will_not_exit),
+            );
+            doc.insert("prediction_probability".into(), json!(self.probabilities));
+        }
+        if let Some(reason) = self.rejection {
+            directive(&["reason"], &[("rejected_inputs", "Count")]);
+            doc.insert("reason".into(), json!(reason));
+            doc.insert("rejected_inputs".into(), json!(1.0));
+        }
+        if let Some(kind) = self.predictor_error {
+            directive(&["kind"], &[("predictor_errors", "Count")]);
+            doc.insert("kind".into(), json!(kind));
+            doc.insert("predictor_errors".into(), json!(1.0));
+        }
+        doc.insert(
+            "_aws".into(),
+            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+        );
+        Value::Object(doc)
+    }
+
+    fn emit(&self) {
+        let line = self.emf_document(now_ms()).to_string();
+        // One write per document, so documents from concurrent requests never interleave.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+}
+
+tokio::task_local! {
+    static FIGURES: RefCell<Figures>;
+}
+
+/// Applies `f` to this request's figures (EMF), or to a one-off document when no request is
+/// being tracked (a direct Lambda invocation), which is written at once.
+fn with_figures(f: impl FnOnce(&mut Figures)) {
+    let mut f = Some(f);
+    let tracked = FIGURES.try_with(|figures| {
+        if let Some(f) = f.take() {
+            f(&mut figures.borrow_mut());
+        }
+    });
+    if tracked.is_err()
+        && let Some(f) = f
+    {
+        let mut figures = Figures::default();
+        f(&mut figures);
+        figures.emit();
+    }
+}
+
+fn record_predictions(backend: &'static str, predictions: &[Prediction]) {
     match sink() {
         Some(Sink::Prometheus(_)) => {
-            let labels = [("route", route.to_owned()), ("status", status.to_string())];
-            ::metrics::counter!("http_requests_total", &labels).increment(1);
-            ::metrics::histogram!("http_request_duration_seconds", "route" => route.to_owned())
-                .record(latency.as_secs_f64());
+            for p in predictions {
+                ::metrics::counter!("predictions_total", "label" => p.label.as_str(), "backend" => backend)
+                    .increment(1);
+                ::metrics::histogram!("prediction_probability", "backend" => backend)
+                    .record(p.probability);
+            }
         }
-        Some(Sink::Emf) => emit(&emf_line(
-            &[("route", route), ("status", &status.to_string())],
-            &[
-                ("http_requests", 1.0, "Count"),
-                (
-                    "http_request_duration",
-                    latency.as_secs_f64() * 1000.0,
-                    "Milliseconds",
-                ),
-            ],
-            now_ms(),
-        )),
+        Some(Sink::Emf) => with_figures(|f| f.add_predictions(backend, predictions)),
         None => {}
     }
 }
 
-/// A request refused as a client error, by reason (`ApiError::kind()`).
-pub fn record_rejection(reason: &'static str) {
-    match sink() {
-        Some(Sink::Prometheus(_)) => {
-            ::metrics::counter!("rejected_inputs_total", "reason" => reason).increment(1);
-        }
-        Some(Sink::Emf) => emit(&emf_line(
-            &[("reason", reason)],
-            &[("rejected_inputs", 1.0, "Count")],
-            now_ms(),
-        )),
-        None => {}
-    }
-}
-
-pub fn record_prediction(prediction: &Prediction, backend: &'static str) {
-    let label = prediction.label.as_str();
-    match sink() {
-        Some(Sink::Prometheus(_)) => {
-            ::metrics::counter!("predictions_total", "label" => label, "backend" => backend)
-                .increment(1);
-            ::metrics::histogram!("prediction_probability", "backend" => backend)
-                .record(prediction.probability);
-        }
-        Some(Sink::Emf) => emit(&emf_line(
-            &[("label", label), ("backend", backend)],
-            &[
-                ("predictions", 1.0, "Count"),
-                ("prediction_probability", prediction.probability, "None"),
-            ],
-            now_ms(),
-        )),
-        None => {}
-    }
-}
-
-pub fn record_predictor_error(kind: &'static str) {
+fn record_predictor_error(kind: &'static str) {
     match sink() {
         Some(Sink::Prometheus(_)) => {
             ::metrics::counter!("predictor_errors_total", "kind" => kind).increment(1);
         }
-        Some(Sink::Emf) => emit(&emf_line(
-            &[("kind", kind)],
-            &[("predictor_errors", 1.0, "Count")],
-            now_ms(),
-        )),
+        Some(Sink::Emf) => with_figures(|f| f.predictor_error = Some(kind)),
         None => {}
     }
-}
-
-/// An EMF line: the dimensions and values as top-level members, described by `_aws`.
-/// See "Embedded metric format specification" in the CloudWatch user guide.
-pub fn emf_line(
-    dimensions: &[(&str, &str)],
-    values: &[(&str, f64, &str)],
-    timestamp_ms: u64,
-) -> String {
-    let mut line = Map::new();
-    line.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": EMF_NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
-                "Metrics": values.iter()
-                    .map(|(name, _, unit)| json!({"Name": name, "Unit": unit}))
-                    .collect::<Vec<_>>(),
-            }],
-        }),
-    );
-    for (key, value) in dimensions {
-        line.insert((*key).into(), Value::from(*value));
-    }
-    for (name, value, _) in values {
-        line.insert((*name).into(), json!(value));
-    }
-    Value::Object(line).to_string()
-}
-
-fn emit(line: &str) {
-    // One write per line, so lines from concurrent requests never interleave.
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn now_ms() -> u64 {
@@ -258,26 +303,57 @@ pub async fn track(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status();
-    record_request(&route, status.as_u16(), started.elapsed());
-    if status.is_client_error()
-        && let Some(ErrorKind(reason)) = response.extensions().get::<ErrorKind>()
-    {
-        record_rejection(reason);
+    match sink() {
+        Some(Sink::Emf) => {
+            let (response, figures) = FIGURES
+                .scope(RefCell::new(Figures::default()), async {
+                    let response = next.run(request).await;
+                    let figures = FIGURES.with(|f| std::mem::take(&mut *f.borrow_mut()));
+                    (response, figures)
+                })
+                .await;
+            let mut figures = figures;
+            figures.route = route;
+            figures.status = response.status().as_u16();
+            figures.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            figures.rejection = rejection(&response);
+            figures.emit();
+            response
+        }
+        Some(Sink::Prometheus(_)) => {
+            let response = next.run(request).await;
+            let status = response.status().as_u16();
+            let labels = [("route", route.clone()), ("status", status.to_string())];
+            ::metrics::counter!("http_requests_total", &labels).increment(1);
+            ::metrics::histogram!("http_request_duration_seconds", "route" => route)
+                .record(started.elapsed().as_secs_f64());
+            if let Some(reason) = rejection(&response) {
+                ::metrics::counter!("rejected_inputs_total", "reason" => reason).increment(1);
+            }
+            response
+        }
+        None => next.run(request).await,
     }
-    response
 }
 
-/// A `Predictor` that counts, times and logs what another predicts. Wrap the backend once, at
-/// start-up, and every route that predicts gets it.
+/// The reason of a client error, if the answer is one.
+fn rejection(response: &Response) -> Option<&'static str> {
+    response
+        .status()
+        .is_client_error()
+        .then(|| response.extensions().get::<Refusal>().map(|r| r.kind))
+        .flatten()
+}
+
+/// A `Scorer` that counts, times and logs what another scores, and changes nothing. Wrap the
+/// backend once, at start-up, and every route that predicts gets it.
 pub struct Observed {
-    inner: Arc<dyn Predictor>,
+    inner: Arc<dyn Scorer>,
     log_payloads: bool,
 }
 
 impl Observed {
-    pub fn wrap(inner: Arc<dyn Predictor>, log_payloads: bool) -> Arc<dyn Predictor> {
+    pub fn wrap(inner: Arc<dyn Scorer>, log_payloads: bool) -> Arc<dyn Scorer> {
         Arc::new(Observed {
             inner,
             log_payloads,
@@ -285,42 +361,20 @@ impl Observed {
     }
 }
 
-/// A backend that answers more or fewer rows than it was asked for is broken: its answers
-/// cannot be matched to the customers, so none is used.
-fn one_per_customer<T>(answers: Vec<T>, customers: usize) -> Result<Vec<T>, PredictError> {
-    if answers.len() == customers {
-        Ok(answers)
-    } else {
-        Err(PredictError::Backend(format!(
-            "the model backend returned {} predictions for {customers} customers",
-            answers.len()
-        )))
-    }
-}
-
-impl Predictor for Observed {
-    fn predict<'a>(
-        &'a self,
-        customers: &'a [Customer],
-    ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
+impl Scorer for Observed {
+    fn score<'a>(&'a self, rows: &'a [Features]) -> BoxFuture<'a, Result<Scores, ScoreError>> {
         Box::pin(async move {
-            let backend = self.inner.backend();
+            let info = self.inner.describe();
             let span = tracing::Span::current();
-            span.record("backend", backend);
+            span.record("backend", info.kind);
             if self.log_payloads {
-                let features: Vec<_> = customers.iter().map(Customer::features).collect();
-                tracing::info!(?features, "prediction payload (LOG_PAYLOADS=true)");
+                tracing::info!(features = ?rows, "prediction payload (LOG_PAYLOADS=true)");
             }
-            let result = self
-                .inner
-                .predict(customers)
-                .await
-                .and_then(|p| one_per_customer(p, customers.len()));
+            let result = self.inner.score(rows).await;
             match &result {
-                Ok(predictions) => {
-                    for p in predictions {
-                        record_prediction(p, backend);
-                    }
+                Ok(scores) => {
+                    let predictions = scores.predictions(info.threshold);
+                    record_predictions(info.kind, &predictions);
                     if let [one] = predictions.as_slice() {
                         span.record("label", one.label.as_str());
                         span.record("probability", one.probability);
@@ -330,158 +384,95 @@ impl Predictor for Observed {
                     }
                 }
                 Err(e) => {
-                    record_predictor_error(predict_error_kind(e));
-                    tracing::warn!(backend, error = %e, "the predictor failed");
+                    record_predictor_error(e.kind());
+                    // The details stay in the log, under the request's id (the span's).
+                    tracing::warn!(backend = info.kind, error = %e, "the model backend failed");
                 }
             }
             result
         })
     }
 
-    fn score_features<'a>(
-        &'a self,
-        rows: &'a [Features],
-    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
-        Box::pin(async move {
-            let backend = self.inner.backend();
-            let result = self
-                .inner
-                .score_features(rows)
-                .await
-                .and_then(|scores| one_per_customer(scores, rows.len()));
-            match &result {
-                Ok(scores) => {
-                    for &p in scores {
-                        record_prediction(&Prediction::new(p, self.inner.threshold()), backend);
-                    }
-                }
-                Err(e) => {
-                    record_predictor_error(predict_error_kind(e));
-                    tracing::warn!(backend, error = %e, "the predictor failed");
-                }
-            }
-            result
-        })
+    fn describe(&self) -> &BackendInfo {
+        self.inner.describe()
     }
+}
 
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
-    }
-
-    fn threshold(&self) -> f64 {
-        self.inner.threshold()
-    }
-
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-
-    fn explain(&self, customer: &Customer) -> Option<Vec<Reason>> {
-        self.inner.explain(customer)
-    }
+/// The sample customer's features, for tests of this module.
+#[cfg(test)]
+fn sample_rows(n: usize) -> Vec<Features> {
+    vec![model::Customer::sample().features(); n]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A broken backend: always two answers, however many rows it is asked for.
-    struct AlwaysTwo;
-
-    impl Predictor for AlwaysTwo {
-        fn predict<'a>(
-            &'a self,
-            _: &'a [Customer],
-        ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
-            Box::pin(async { Ok(vec![Prediction::new(0.1, 0.5), Prediction::new(0.9, 0.5)]) })
-        }
-        fn score_features<'a>(
-            &'a self,
-            _: &'a [Features],
-        ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
-            Box::pin(async { Ok(vec![0.1, 0.9]) })
-        }
-        fn model_id(&self) -> &str {
-            "always-two"
-        }
-        fn threshold(&self) -> f64 {
-            0.5
-        }
-        fn backend(&self) -> &'static str {
-            "test"
-        }
-    }
-
-    fn customer() -> Customer {
-        let values = [
-            670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
-        ];
-        let inputs: Vec<_> = values
-            .iter()
-            .map(|&v| model::fields::Input::Number(v))
-            .collect();
-        Customer::from_vector(&inputs, "data").unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_backend_answering_the_wrong_number_of_predictions_is_a_backend_error() {
-        let observed = Observed::wrap(Arc::new(AlwaysTwo), false);
-        for customers in [vec![customer()], vec![customer(); 3]] {
-            let err = observed.predict(&customers).await.unwrap_err();
-            let expected = format!(
-                "the model backend returned 2 predictions for {} customers",
-                customers.len()
-            );
-            assert_eq!(err, PredictError::Backend(expected));
-        }
-        let two = observed.predict(&[customer(), customer()]).await.unwrap();
-        assert_eq!(two.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn a_backend_scoring_the_wrong_number_of_rows_is_a_backend_error() {
-        let observed = Observed::wrap(Arc::new(AlwaysTwo), false);
-        let err = observed.score_features(&[[0.0; 12]]).await.unwrap_err();
-        assert_eq!(
-            err,
-            PredictError::Backend(
-                "the model backend returned 2 predictions for 1 customers".into()
-            )
-        );
-        assert_eq!(
-            observed.score_features(&[[0.0; 12]; 2]).await.unwrap(),
-            vec![0.1, 0.9]
-        );
-    }
-
     #[test]
-    fn an_emf_line_declares_its_metrics_and_carries_their_values() {
-        let line = emf_line(
-            &[("route", "/predict"), ("status", "200")],
-            &[
-                ("http_requests", 1.0, "Count"),
-                ("http_request_duration", 2.5, "Milliseconds"),
-            ],
-            1_700_000_000_000,
-        );
+    fn one_emf_document_describes_a_whole_request() {
+        let mut figures = Figures {
+            route: "/predict".into(),
+            status: 200,
+            duration_ms: 2.5,
+            ..Figures::default()
+        };
+        let predictions: Vec<Prediction> = (0..1000)
+            .map(|i| Prediction::new(f64::from(i) / 1000.0, 0.5))
+            .collect();
+        figures.add_predictions("embedded", &predictions);
+        let doc = figures.emf_document(1_700_000_000_000);
+        let line = doc.to_string();
         assert!(!line.contains('\n'), "one line: {line}");
-        let v: Value = serde_json::from_str(&line).unwrap();
-        let aws = &v["_aws"];
+        let aws = &doc["_aws"];
         assert_eq!(aws["Timestamp"], 1_700_000_000_000u64);
-        let directive = &aws["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "ChurnPredict");
-        assert_eq!(directive["Dimensions"], json!([["route", "status"]]));
+        let directives = aws["CloudWatchMetrics"].as_array().unwrap();
+        assert_eq!(directives.len(), 2, "{doc}");
+        for directive in directives {
+            assert_eq!(directive["Namespace"], "ChurnPredict");
+            // Every dimension and metric named in a directive is a top-level member.
+            for dimension in directive["Dimensions"][0].as_array().unwrap() {
+                assert!(doc.get(dimension.as_str().unwrap()).is_some(), "{doc}");
+            }
+            for metric in directive["Metrics"].as_array().unwrap() {
+                assert!(doc.get(metric["Name"].as_str().unwrap()).is_some(), "{doc}");
+            }
+        }
+        assert_eq!(doc["route"], "/predict");
+        assert_eq!(doc["status"], "200");
+        assert_eq!(doc["predictions_will_exit"], 500);
+        assert_eq!(doc["predictions_will_not_exit"], 500);
         assert_eq!(
-            directive["Metrics"],
-            json!([
-                {"Name": "http_requests", "Unit": "Count"},
-                {"Name": "http_request_duration", "Unit": "Milliseconds"}
-            ])
+            doc["prediction_probability"].as_array().unwrap().len(),
+            EMF_MAX_VALUES
         );
-        // Every dimension and metric named in the directive is a top-level member.
-        assert_eq!(v["route"], "/predict");
-        assert_eq!(v["status"], "200");
-        assert_eq!(v["http_requests"], 1.0);
-        assert_eq!(v["http_request_duration"], 2.5);
+    }
+
+    /// A backend that changes its mind about nothing: two scores for one row.
+    struct AlwaysTwo(BackendInfo);
+
+    impl Scorer for AlwaysTwo {
+        fn score<'a>(&'a self, rows: &'a [Features]) -> BoxFuture<'a, Result<Scores, ScoreError>> {
+            Box::pin(async move { Scores::for_rows(vec![0.1, 0.9], rows.len()) })
+        }
+        fn describe(&self) -> &BackendInfo {
+            &self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_passes_answers_and_refusals_through_unchanged() {
+        let info = BackendInfo {
+            kind: "test",
+            model_id: "two".into(),
+            threshold: 0.5,
+        };
+        let observed = Observed::wrap(Arc::new(AlwaysTwo(info.clone())), false);
+        assert_eq!(observed.describe(), &info);
+        let two = observed.score(&sample_rows(2)).await.unwrap();
+        assert_eq!(two.as_slice(), [0.1, 0.9]);
+        assert!(matches!(
+            observed.score(&sample_rows(1)).await,
+            Err(ScoreError::Backend(_))
+        ));
     }
 }

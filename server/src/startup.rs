@@ -1,4 +1,5 @@
-//! Builds the application: state, the one router, and the listener.
+//! The composition root: the one router, the protections around it, and the listener.
+//! Only the entry points (`main`, `crate::lambda`, tests) use this module.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,80 +10,17 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use model::{Model, Predictor};
 use tokio::net::TcpListener;
 use tower::util::option_layer;
 use tower_http::cors::CorsLayer;
 
-use crate::config::Settings;
+use crate::config::{Runtime, Settings};
 use crate::error::ApiError;
-use crate::metrics::{Observed, Sink};
+use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
 use crate::middleware::limits::{self, ConcurrencyCap};
 use crate::middleware::{access_log, browser, request_id};
-
-/// Request limits, from the configuration.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_body_bytes: usize,
-    pub max_batch: usize,
-}
-
-/// Shared by every handler. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub predictor: Arc<dyn Predictor>,
-    pub limits: Limits,
-    /// The bundled model's card (features, threshold, cross-validated quality), if serving it.
-    pub model_card: Option<Arc<serde_json::Value>>,
-}
-
-impl AppState {
-    /// Loads the configured model backend. Fails at start-up, never later.
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<AppState> {
-        let (model, model_card) = match &settings.model_path {
-            Some(path) => {
-                let bytes = crate::model_file::read(path)?;
-                let model = Model::from_bytes(&bytes, settings.model_threshold)
-                    .with_context(|| format!("loading MODEL_PATH {}", path.display()))?;
-                (model, None)
-            }
-            None => {
-                let model = Model::bundled().context("loading the bundled model")?;
-                let card = serde_json::from_str(model::BUNDLED_MODEL_CARD)
-                    .context("reading the bundled model card")?;
-                (model, Some(Arc::new(card)))
-            }
-        };
-        tracing::info!(
-            model = model.id(),
-            trees = model.forest().num_trees(),
-            threshold = model.threshold(),
-            "model loaded"
-        );
-        Ok(AppState {
-            // Every prediction is counted and logged here, whichever route asked for it.
-            predictor: Observed::wrap(Arc::new(model), settings.log_payloads),
-            limits: Limits {
-                max_body_bytes: settings.max_body_bytes,
-                max_batch: settings.max_batch,
-            },
-            model_card,
-        })
-    }
-}
-
-impl AppState {
-    /// [`AppState::from_settings`], then a remote backend (SageMaker) if one is configured.
-    pub async fn load(settings: &Settings) -> anyhow::Result<AppState> {
-        let mut state = AppState::from_settings(settings)?;
-        if let Some(remote) = crate::backends::from_settings(settings).await? {
-            state.predictor = Observed::wrap(remote, settings.log_payloads);
-            state.model_card = None;
-        }
-        Ok(state)
-    }
-}
+use crate::state::AppState;
 
 /// The protections around the routes, from the configuration (see `crate::middleware`).
 #[derive(Clone)]
@@ -97,8 +35,8 @@ pub struct Hardening {
 }
 
 impl Hardening {
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Hardening> {
-        let sink = Sink::detect().install();
+    /// `sink` is where metrics go (installed by the entry point for its runtime).
+    pub fn from_settings(settings: &Settings, sink: &Sink) -> anyhow::Result<Hardening> {
         Ok(Hardening {
             keys: ApiKeys::from_settings(settings)?,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
@@ -109,9 +47,9 @@ impl Hardening {
     }
 
     /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
-    /// then set, then propagated) → access log → CORS → security headers → metrics →
-    /// concurrency cap → timeout → the route. Each `.layer` below wraps those before it, so
-    /// the code lists them innermost first.
+    /// then set, then propagated, then made current for error answers) → access log → CORS →
+    /// security headers → metrics → concurrency cap → timeout → the route. Each `.layer` below
+    /// wraps those before it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         router
             .layer(from_fn_with_state(self.request_timeout, limits::timeout))
@@ -123,6 +61,7 @@ impl Hardening {
             .layer(browser::security_headers())
             .layer(option_layer(self.cors.clone()))
             .layer(access_log::layer())
+            .layer(from_fn(request_id::scope))
             .layer(request_id::propagate_layer())
             .layer(request_id::set_layer())
             .layer(from_fn(request_id::drop_unacceptable_id))
@@ -132,8 +71,7 @@ impl Hardening {
 /// The only app builder: every route, for the plain server (and SageMaker container), Lambda
 /// (`crate::lambda`) and tests.
 pub fn router(state: AppState, hardening: &Hardening) -> Router {
-    let predictions =
-        crate::api::prediction_routes().merge(crate::sagemaker_compat::invocation_routes());
+    let predictions = crate::api::prediction_routes().merge(crate::sagemaker::invocation_routes());
     let predictions = protect_predictions(predictions, hardening.keys.clone());
     // The form stays open (people have no API key), guarded against cross-site posts instead.
     let form = crate::web::routes(&state).route_layer(from_fn(browser::refuse_cross_site));
@@ -141,7 +79,7 @@ pub fn router(state: AppState, hardening: &Hardening) -> Router {
         .merge(form)
         .merge(predictions)
         .merge(crate::api::info_routes())
-        .merge(crate::sagemaker_compat::health_routes());
+        .merge(crate::sagemaker::health_routes());
     if hardening.serve_metrics {
         // Open, like /healthz: scrapers cannot send x-api-key. Keep the port private, or set
         // METRICS_ENABLED=false.
@@ -151,7 +89,10 @@ pub fn router(state: AppState, hardening: &Hardening) -> Router {
 }
 
 async fn not_found(req: Request) -> ApiError {
-    ApiError::NotFound(format!("{} {}", req.method(), req.uri().path()))
+    ApiError::NotFound {
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+    }
 }
 
 /// A bound, ready-to-run server. Binding happens in `build`, so the port is known
@@ -163,9 +104,20 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+    /// Loads the backend, installs the metrics sink for `runtime`, binds the listener.
+    pub async fn build(settings: &Settings, runtime: Runtime) -> anyhow::Result<Application> {
         let state = AppState::load(settings).await?;
-        let hardening = Hardening::from_settings(settings)?;
+        Application::from_state(settings, runtime, state).await
+    }
+
+    /// [`Application::build`] with a state made elsewhere (tests with a stub backend).
+    pub async fn from_state(
+        settings: &Settings,
+        runtime: Runtime,
+        state: AppState,
+    ) -> anyhow::Result<Application> {
+        let sink = Sink::for_runtime(runtime).install();
+        let hardening = Hardening::from_settings(settings, &sink)?;
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -176,6 +128,12 @@ impl Application {
             // Headers get the same deadline as a whole request.
             header_timeout: hardening.request_timeout,
         })
+    }
+
+    /// Wraps the router once more (tests count the requests that reach the server).
+    pub fn map_router(mut self, wrap: impl FnOnce(Router) -> Router) -> Application {
+        self.router = wrap(self.router);
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {

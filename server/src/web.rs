@@ -1,8 +1,6 @@
 //! The web form: Leptos pages rendered on the server (no WebAssembly), their server
 //! functions, the embedded stylesheet, and the security headers of the HTML responses.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,12 +12,11 @@ use leptos::config::LeptosOptions;
 use leptos::context::provide_context;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use model::Predictor;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::middleware::browser::PAGE_CONTENT_SECURITY_POLICY;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /` (the form and its result), the server functions under `/api/`, and the CSS.
 pub fn routes(state: &AppState) -> Router<AppState> {
@@ -29,13 +26,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .output_name("app")
         .site_root("site")
         .build();
-    let predictor: Arc<dyn Predictor> = state.predictor.clone();
+    let backend = state.backend.clone();
     let shell_options = options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(
             &options,
             generate_route_list(app::App),
-            move || provide_context(predictor.clone()),
+            move || provide_context(backend.clone()),
             move || app::shell(shell_options.clone()),
         )
         .layer(SetResponseHeaderLayer::overriding(
@@ -82,8 +79,9 @@ async fn bounded_body(
         .await)
 }
 
-/// server_fn answers 500 with `serverfnerror: <path>` and a `Kind|message` body to arguments
-/// it cannot decode. Those are the client's fault: 400 in our JSON error shape instead.
+/// server_fn answers every error of a server function 500, with the function's typed error
+/// (`app::FormError`, JSON) as the body. Arguments it cannot decode are the client's fault:
+/// 400 in our JSON error shape instead. Other errors stay 500 (a wiring mistake of ours).
 async fn refuse_bad_arguments(response: Response) -> Response {
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
         || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
@@ -91,17 +89,19 @@ async fn refuse_bad_arguments(response: Response) -> Response {
         return response;
     }
     let (parts, body) = response.into_parts();
-    // A serialised `ServerFnError`: a few hundred bytes; anything longer is not one.
+    // A serialised `FormError`: a few hundred bytes; anything longer is not one.
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let text = String::from_utf8_lossy(&bytes);
-    match text.split_once('|') {
-        Some(("Args" | "MissingArg" | "Deserialization", detail)) => {
-            ApiError::BadShape(format!("the form's fields could not be read: {detail}"))
-                .into_response()
+    match serde_json::from_slice::<app::FormError>(&bytes) {
+        Ok(error @ app::FormError::BadArguments(_)) => {
+            ApiError::BadShape(error.to_string()).into_response()
         }
-        _ => Response::from_parts(parts, Body::from(bytes)),
+        Ok(error) => {
+            tracing::error!(%error, "the form's server function failed");
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(_) => Response::from_parts(parts, Body::from(bytes)),
     }
 }
 

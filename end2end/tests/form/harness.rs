@@ -6,18 +6,11 @@
 //! elsewhere, so a Rust-only checkout still runs `cargo test`.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::Request;
-use axum::middleware::{self, Next};
 use playwright_rs::LaunchOptions;
 use playwright_rs::protocol::{BrowserContextOptions, Viewport};
 use playwright_rs::{Browser, Page, Playwright};
-use server::config::Settings;
-use server::startup::{AppState, Hardening, router};
 
 const CHROMIUM_ARGS: &[&str] = &[
     "--headless",
@@ -30,45 +23,12 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--no-first-run",
 ];
 
-/// The server under test, with a count of the HTTP requests that reached it.
-pub struct TestServer {
-    pub address: SocketAddr,
-    requests: Arc<AtomicUsize>,
-}
+/// The real server (`server::testing::TestServer`, the one way every suite starts it), which
+/// counts the requests that reach it, so a test can prove that the browser sent nothing.
+pub use server::testing::TestServer;
 
-impl TestServer {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    /// Requests received so far (pages, stylesheet, API calls).
-    pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-/// The application's own router (`server::startup::router`, as `Application` serves it) with a
-/// request counter in front, so a test can prove that the browser sent nothing.
 pub async fn start_server() -> TestServer {
-    let mut settings = Settings::from_env().expect("default settings");
-    settings.host = "127.0.0.1".to_owned();
-    settings.port = 0;
-    let state = AppState::from_settings(&settings).expect("the bundled model loads");
-    let hardening = Hardening::from_settings(&settings).expect("default protections");
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&requests);
-    let app =
-        router(state, &hardening).layer(middleware::from_fn(move |req: Request, next: Next| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            next.run(req)
-        }));
-    // Port 0: the OS picks a free port, so tests run in parallel without clashing.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let address = listener.local_addr().expect("a bound address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    TestServer { address, requests }
+    TestServer::start().await
 }
 
 /// Playwright and one Chromium; dropped at the end of the test.

@@ -157,7 +157,8 @@ async fn worker(config: &Config, model: &Model, seed: u64) -> Report {
         let (kind, body, key) = if slot < 7 || (slot == 9 && config.api_key.is_none()) {
             let vector = random_vector(&mut rng);
             let inputs: Vec<Input<'_>> = vector.iter().map(|&x| Input::Number(x)).collect();
-            let customer = Customer::from_vector(&inputs, "data").expect("a valid customer");
+            let customer = Customer::from_vector(&inputs, model::fields::At::named("data"))
+                .expect("a valid customer");
             let p = model.predict_one(&customer);
             let body = serde_json::json!({ "data": vector }).to_string();
             let kind = Kind::Valid {

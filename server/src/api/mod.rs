@@ -4,17 +4,18 @@
 
 pub mod request;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
-use model::{Label, Prediction};
+use model::{Customer, Label, Prediction};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use request::PredictRequest;
 
 /// Routes that predict: behind API keys when keys are configured.
@@ -31,32 +32,37 @@ pub fn info_routes() -> Router<AppState> {
         .route("/model", get(model_info))
 }
 
-/// A JSON body: checked for its content type and size, then parsed, with every failure in
-/// our error shape (axum's own `Json` rejections are plain text).
-pub struct JsonBody(pub Value);
+/// A JSON body's bytes: checked for its content type and size, with every failure in our error
+/// shape (axum's own `Json` rejections are plain text). Parsing is the handler's: the request
+/// shapes are read straight from the bytes.
+pub struct JsonBody(pub Bytes);
 
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        if !is_json(&content_type) {
-            return Err(ApiError::UnsupportedMediaType(content_type));
-        }
-        let bytes = read_body(req.into_body(), state.limits.max_body_bytes).await?;
-        serde_json::from_slice(&bytes)
+        require_content_type(req.headers(), "application/json")?;
+        read_body(req.into_body(), state.limits.max_body_bytes)
+            .await
             .map(JsonBody)
-            .map_err(|e| ApiError::MalformedJson(e.to_string()))
     }
 }
 
-/// `application/json`, with or without parameters such as `; charset=utf-8`.
-pub fn is_json(content_type: &str) -> bool {
-    essence(content_type) == "application/json"
+/// Refuses a request whose `Content-Type` is not `expected` (parameters such as
+/// `; charset=utf-8` allowed).
+pub fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .unwrap_or_default();
+    if essence(&content_type) == expected {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            got: content_type.into_owned(),
+            expected,
+        })
+    }
 }
 
 /// A media type without its parameters, lower-cased: `Text/CSV; label_size=1` → `text/csv`.
@@ -71,7 +77,7 @@ pub fn essence(media_type: &str) -> String {
 }
 
 /// Reads a body up to `limit` bytes; larger bodies are refused without being buffered whole.
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     to_bytes(body, limit).await.map_err(|e| {
         // http-body-util reports an exceeded limit as a `LengthLimitError` source.
         let too_large = std::error::Error::source(&e)
@@ -104,28 +110,6 @@ pub struct ReasonOut {
     pub text: String,
 }
 
-/// `?explain=true` asks for reasons (when the backend can give them).
-fn wants_reasons(query: Option<&str>) -> bool {
-    query.is_some_and(|q| {
-        q.split('&')
-            .any(|pair| matches!(pair, "explain=true" | "explain=1"))
-    })
-}
-
-fn reasons(state: &AppState, customer: &model::Customer) -> Option<Vec<ReasonOut>> {
-    let reasons = state.predictor.explain(customer)?;
-    Some(
-        reasons
-            .iter()
-            .map(|r| ReasonOut {
-                field: r.field.name,
-                effect: r.effect,
-                text: model::explain::describe(r, customer),
-            })
-            .collect(),
-    )
-}
-
 #[derive(Debug, Serialize)]
 pub struct BatchAnswer<'a> {
     pub predictions: Vec<Row>,
@@ -141,19 +125,60 @@ pub struct Row {
     pub reasons: Option<Vec<ReasonOut>>,
 }
 
+/// What the query string asks for besides the prediction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `?explain=true`: each field's effect on the prediction.
+    pub explain: bool,
+}
+
+impl Extras {
+    pub fn from_query(query: Option<&str>) -> Extras {
+        let explain = query.is_some_and(|q| {
+            q.split('&')
+                .any(|pair| matches!(pair, "explain=true" | "explain=1"))
+        });
+        Extras { explain }
+    }
+}
+
 pub async fn predict(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let request = request::parse(&body, state.limits.max_batch)?;
-    let predictions = state.predictor.predict(request.customers()).await?;
+    predict_body(&state, &body, query.as_deref()).await
+}
+
+/// Parses a JSON request body, predicts and answers: `POST /predict`, and Lambda's direct
+/// invocation (whose event is such a body).
+pub async fn predict_body(
+    state: &AppState,
+    body: &[u8],
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
+    let request = request::parse(body, state.limits.max_batch)?;
+    let predictions = state.backend.predict(request.customers()).await?;
     Ok(answer(
-        &state,
+        state,
         &request,
         &predictions,
-        wants_reasons(query.as_deref()),
+        Extras::from_query(query),
     ))
+}
+
+fn reasons(state: &AppState, customer: &Customer) -> Option<Vec<ReasonOut>> {
+    let reasons = state.backend.explainer.as_ref()?.explain(customer)?;
+    Some(
+        reasons
+            .iter()
+            .map(|r| ReasonOut {
+                field: r.field.name,
+                effect: r.effect,
+                text: model::explain::describe(r, customer),
+            })
+            .collect(),
+    )
 }
 
 /// Shapes predictions as the request asked: one answer, or a batch in input order.
@@ -161,27 +186,25 @@ pub fn answer(
     state: &AppState,
     request: &PredictRequest,
     predictions: &[Prediction],
-    explain: bool,
+    extras: Extras,
 ) -> Response {
-    let model = state.predictor.model_id();
-    let threshold = state.predictor.threshold();
+    let info = state.backend.info();
     let reasons_for = |customer| {
-        if explain {
+        if extras.explain {
             reasons(state, customer)
         } else {
             None
         }
     };
-    match (request, predictions) {
-        (PredictRequest::One(customer), [p]) => Json(Answer {
+    let body = match (request, predictions) {
+        (PredictRequest::One(customer), [p]) => serde_json::to_vec(&Answer {
             result: p.label,
             probability: p.probability,
-            threshold,
-            model,
+            threshold: info.threshold,
+            model: &info.model_id,
             reasons: reasons_for(customer),
-        })
-        .into_response(),
-        _ => Json(BatchAnswer {
+        }),
+        _ => serde_json::to_vec(&BatchAnswer {
             predictions: predictions
                 .iter()
                 .zip(request.customers())
@@ -191,31 +214,43 @@ pub fn answer(
                     reasons: reasons_for(customer),
                 })
                 .collect(),
-            threshold,
-            model,
-        })
-        .into_response(),
-    }
+            threshold: info.threshold,
+            model: &info.model_id,
+        }),
+    };
+    json_response(body.expect("answers always serialise"))
+}
+
+/// A JSON answer from bytes written once.
+pub fn json_response(bytes: Vec<u8>) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        bytes,
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    let info = state.backend.info();
     Json(serde_json::json!({
         "status": "ok",
-        "model": state.predictor.model_id(),
-        "backend": state.predictor.backend(),
+        "model": info.model_id,
+        "backend": info.kind,
     }))
 }
 
 /// What the model expects and how it was judged, for people and scripts.
 async fn model_info(State(state): State<AppState>) -> Json<Value> {
+    let info = state.backend.info();
     let fields: Vec<Value> = model::fields::FIELDS
         .iter()
         .map(|f| serde_json::json!({"name": f.name, "label": f.label, "allowed": f.rule.allowed()}))
         .collect();
     Json(serde_json::json!({
-        "model": state.predictor.model_id(),
-        "backend": state.predictor.backend(),
-        "threshold": state.predictor.threshold(),
+        "model": info.model_id,
+        "backend": info.kind,
+        "threshold": info.threshold,
+        "explains": state.backend.explainer.is_some(),
         "feature_names": model::FEATURE_NAMES,
         "fields": fields,
         "max_batch": state.limits.max_batch,
@@ -236,8 +271,18 @@ mod tests {
             "application/json"
         );
         assert_eq!(essence(""), "");
-        assert!(is_json("Application/JSON; charset=utf-8"));
-        assert!(!is_json("application/jsonx"));
-        assert!(!is_json("text/plain"));
+    }
+
+    #[test]
+    fn only_the_expected_content_type_passes() {
+        let with = |v: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(v));
+            require_content_type(&headers, "application/json")
+        };
+        assert!(with("Application/JSON; charset=utf-8").is_ok());
+        assert!(with("application/jsonx").is_err());
+        assert!(with("text/plain").is_err());
+        assert!(require_content_type(&HeaderMap::new(), "application/json").is_err());
     }
 }

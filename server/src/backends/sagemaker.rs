@@ -1,14 +1,17 @@
-//! A remote SageMaker endpoint as a [`Predictor`]: one `InvokeEndpoint` call per request
+//! A remote SageMaker endpoint as a [`Scorer`]: one `InvokeEndpoint` call per request
 //! (`text/csv`, one row per customer), the answer read as the SageMaker XGBoost container
 //! writes it (one value a line, or comma-joined as before 2022 and in multi-model mode, or
 //! its JSON shapes).
 //!
-//! Failures are answered, never hung on: the whole call, retries included, has one deadline
-//! (`SAGEMAKER_TIMEOUT_MS` → [`PredictError::Timeout`], 504). Throttling and unavailability are
-//! retried with exponential backoff while the deadline allows (`SAGEMAKER_MAX_ATTEMPTS`), then
-//! reported as [`PredictError::Unavailable`] (503). The endpoint's own complaints
-//! (`ModelError`, `ValidationError`) and unreadable answers are [`PredictError::Backend`] (502).
-//! The SDK's own retries are off so this loop is the only policy.
+//! Failures are answered, never hung on. The SDK's own machinery does the waiting: one
+//! operation deadline covering every attempt (`SAGEMAKER_TIMEOUT_MS` → [`ScoreError::Timeout`],
+//! 504), and its standard retries (exponential backoff with jitter and a retry budget, up to
+//! `SAGEMAKER_MAX_ATTEMPTS`) for throttling and unavailability, with SageMaker's own transient
+//! errors added to what it retries. What is left after the retries is classified here:
+//! throttling and unavailability → [`ScoreError::Unavailable`] (503); the endpoint's own
+//! complaints (`ModelError`, `ValidationError`) and unreadable answers →
+//! [`ScoreError::Backend`] (502). The texts name the endpoint and quote it: they are for the
+//! log only (see `crate::error`).
 
 use std::time::Duration;
 
@@ -16,18 +19,19 @@ use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sagemakerruntime::Client;
 use aws_sdk_sagemakerruntime::config::ProvideCredentials;
-use aws_sdk_sagemakerruntime::config::retry::RetryConfig;
+use aws_sdk_sagemakerruntime::config::interceptors::InterceptorContext;
+use aws_sdk_sagemakerruntime::config::retry::{ClassifyRetry, RetryAction, RetryConfig};
 use aws_sdk_sagemakerruntime::config::timeout::TimeoutConfig;
 use aws_sdk_sagemakerruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_sdk_sagemakerruntime::primitives::Blob;
-use model::predictor::BoxFuture;
-use model::{Customer, Features, PredictError, Prediction, Predictor};
+use model::scoring::BoxFuture;
+use model::{BackendInfo, Features, ScoreError, Scorer, Scores};
 
 use crate::config::Settings;
 
 /// How a SageMaker backend behaves; from [`Settings`] in the binary, explicit in tests.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub endpoint_name: String,
     /// "Will Exit" when the endpoint's probability reaches this (the same rule as embedded).
@@ -39,24 +43,23 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn from_settings(settings: &Settings) -> Option<Options> {
-        let endpoint_name = settings.endpoint_name.clone().filter(|n| !n.is_empty())?;
-        Some(Options {
-            endpoint_name,
-            threshold: settings.model_threshold,
+    pub fn new(endpoint_name: &str, settings: &Settings) -> Options {
+        Options {
+            endpoint_name: endpoint_name.to_owned(),
+            threshold: settings.model_threshold.unwrap_or(super::DEFAULT_THRESHOLD),
             timeout: Duration::from_millis(settings.sagemaker_timeout_ms),
             max_attempts: settings.sagemaker_max_attempts.max(1),
-        })
+        }
     }
 }
 
 pub struct SageMaker {
     client: Client,
     options: Options,
-    model_id: String,
+    info: BackendInfo,
 }
 
-/// The first retry waits this long; each next one twice as long.
+/// The first retry waits up to this long (with jitter); each next one up to twice as long.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How long start-up may spend resolving credentials before it gives up with an error.
 const CREDENTIALS_CHECK: Duration = Duration::from_secs(10);
@@ -101,16 +104,21 @@ impl SageMaker {
             ),
         }
         let sagemaker_config = aws_sdk_sagemakerruntime::config::Builder::from(config)
-            // Our loop below retries within the deadline; the SDK's would not know about it.
-            .retry_config(RetryConfig::disabled())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(options.max_attempts)
+                    .with_initial_backoff(FIRST_BACKOFF),
+            )
+            .retry_classifier(SageMakerTransientErrors)
             .timeout_config(
                 TimeoutConfig::builder()
+                    .operation_timeout(options.timeout)
                     .connect_timeout(options.timeout)
                     .build(),
             )
             .build();
         tracing::info!(
-            endpoint = %endpoint,
+            endpoint = ?endpoint,
             region = %region,
             timeout_ms = options.timeout.as_millis() as u64,
             max_attempts = options.max_attempts,
@@ -118,68 +126,75 @@ impl SageMaker {
         );
         Ok(SageMaker {
             client: Client::from_conf(sagemaker_config),
-            model_id: format!("sagemaker:{endpoint}"),
+            info: BackendInfo {
+                kind: "sagemaker",
+                model_id: format!("sagemaker:{endpoint}"),
+                threshold: options.threshold,
+            },
             options,
         })
     }
 
-    async fn invoke(&self, rows: &[Features]) -> Result<Vec<f64>, PredictError> {
-        let body = encode_rows(rows);
-        let deadline = tokio::time::Instant::now() + self.options.timeout;
-        let mut attempt = 1;
-        loop {
-            let call = self
-                .client
-                .invoke_endpoint()
-                .endpoint_name(&self.options.endpoint_name)
-                .content_type("text/csv")
-                .accept("text/csv")
-                .body(Blob::new(body.clone()))
-                .send();
-            let failure = match tokio::time::timeout_at(deadline, call).await {
-                Err(_) => return Err(PredictError::Timeout(self.options.timeout)),
-                Ok(Ok(output)) => {
-                    let answer = output.body.map(Blob::into_inner).unwrap_or_default();
-                    return parse_scores(&answer, rows.len()).map_err(|problem| {
-                        PredictError::Backend(format!(
-                            "endpoint {} answered something unreadable: {problem}",
-                            self.options.endpoint_name
-                        ))
-                    });
-                }
-                Ok(Err(e)) => classify(&self.options.endpoint_name, e, self.options.timeout),
-            };
-            let message = match failure {
-                Failure::Final(e) => return Err(e),
-                Failure::Transient(message) => message,
-            };
-            let backoff = FIRST_BACKOFF * 2u32.saturating_pow(attempt - 1);
-            if attempt >= self.options.max_attempts
-                || tokio::time::Instant::now() + backoff >= deadline
-            {
-                return Err(PredictError::Unavailable(format!(
-                    "{message} (after {attempt} attempt{})",
-                    if attempt == 1 { "" } else { "s" }
-                )));
-            }
-            tracing::warn!(attempt, backoff_ms = backoff.as_millis() as u64, %message, "SageMaker retry");
-            tokio::time::sleep(backoff).await;
-            attempt += 1;
-        }
+    async fn invoke(&self, rows: &[Features]) -> Result<Scores, ScoreError> {
+        let endpoint = &self.options.endpoint_name;
+        let answer = self
+            .client
+            .invoke_endpoint()
+            .endpoint_name(endpoint)
+            .content_type("text/csv")
+            .accept("text/csv")
+            .body(Blob::new(encode_rows(rows)))
+            .send()
+            .await
+            .map_err(|e| classify(endpoint, e, self.options.timeout))?;
+        let body = answer.body.map(Blob::into_inner).unwrap_or_default();
+        let unreadable = |problem: String| {
+            ScoreError::Backend(format!(
+                "endpoint {endpoint} answered something unreadable: {problem}"
+            ))
+        };
+        let values = parse_scores(&body).map_err(unreadable)?;
+        Scores::for_rows(values, rows.len())
+            .map_err(|e| unreadable(format!("{e}: {}", excerpt(&body))))
     }
 }
 
-enum Failure {
-    /// Worth another attempt while the deadline allows (throttled, unavailable, unreachable).
-    Transient(String),
-    Final(PredictError),
+/// SageMaker's own transient errors, which the SDK's standard classifiers do not know: worth
+/// another attempt while the deadline and the retry budget allow.
+#[derive(Debug)]
+struct SageMakerTransientErrors;
+
+impl ClassifyRetry for SageMakerTransientErrors {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let error = match ctx.output_or_error() {
+            Some(Err(error)) => error,
+            _ => return RetryAction::NoActionIndicated,
+        };
+        match error
+            .as_operation_error()
+            .and_then(|e| e.downcast_ref::<InvokeEndpointError>())
+        {
+            Some(
+                InvokeEndpointError::ModelNotReadyException(_)
+                | InvokeEndpointError::ServiceUnavailable(_)
+                | InvokeEndpointError::InternalFailure(_)
+                | InvokeEndpointError::InternalDependencyException(_),
+            ) => RetryAction::server_error(),
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "SageMakerTransientErrors"
+    }
 }
 
+/// What a failed call (after the SDK's retries) means for the caller.
 fn classify(
     endpoint: &str,
     error: SdkError<InvokeEndpointError, aws_sdk_sagemakerruntime::config::http::HttpResponse>,
     timeout: Duration,
-) -> Failure {
+) -> ScoreError {
     let status = error.raw_response().map(|r| r.status().as_u16());
     match &error {
         SdkError::ServiceError(service) => {
@@ -191,18 +206,18 @@ fn classify(
                         (Some(code), Some(msg)) => format!(" (the model answered {code}: {msg})"),
                         _ => String::new(),
                     };
-                    Failure::Final(PredictError::Backend(format!(
+                    ScoreError::Backend(format!(
                         "endpoint {endpoint} reported ModelError: {what}{original}"
-                    )))
+                    ))
                 }
-                InvokeEndpointError::ValidationError(_) => Failure::Final(PredictError::Backend(
-                    format!("endpoint {endpoint} reported ValidationError: {what}"),
+                InvokeEndpointError::ValidationError(_) => ScoreError::Backend(format!(
+                    "endpoint {endpoint} reported ValidationError: {what}"
                 )),
                 InvokeEndpointError::ModelNotReadyException(_)
                 | InvokeEndpointError::ServiceUnavailable(_)
                 | InvokeEndpointError::InternalFailure(_)
                 | InvokeEndpointError::InternalDependencyException(_) => {
-                    Failure::Transient(format!(
+                    ScoreError::Unavailable(format!(
                         "endpoint {endpoint}: {}: {what}",
                         e.code().unwrap_or("error")
                     ))
@@ -217,33 +232,27 @@ fn classify(
                         status.unwrap_or_default()
                     );
                     if throttled {
-                        Failure::Transient(message)
+                        ScoreError::Unavailable(message)
                     } else {
-                        Failure::Final(PredictError::Backend(message))
+                        ScoreError::Backend(message)
                     }
                 }
             }
         }
-        SdkError::TimeoutError(_) => Failure::Final(PredictError::Timeout(timeout)),
-        SdkError::DispatchFailure(dispatch) => {
-            if dispatch.is_timeout() {
-                Failure::Final(PredictError::Timeout(timeout))
-            } else if dispatch.is_io() {
-                Failure::Transient(format!(
-                    "endpoint {endpoint} could not be reached: {}",
-                    DisplayErrorContext(&error)
-                ))
-            } else {
-                Failure::Final(PredictError::Backend(format!(
-                    "calling endpoint {endpoint} failed: {}",
-                    DisplayErrorContext(&error)
-                )))
-            }
+        SdkError::TimeoutError(_) => ScoreError::Timeout(timeout),
+        SdkError::DispatchFailure(dispatch) if dispatch.is_timeout() => {
+            ScoreError::Timeout(timeout)
         }
-        _ => Failure::Final(PredictError::Backend(format!(
+        SdkError::DispatchFailure(dispatch) if dispatch.is_io() => {
+            ScoreError::Unavailable(format!(
+                "endpoint {endpoint} could not be reached: {}",
+                DisplayErrorContext(&error)
+            ))
+        }
+        _ => ScoreError::Backend(format!(
             "calling endpoint {endpoint} failed: {}",
             DisplayErrorContext(&error)
-        ))),
+        )),
     }
 }
 
@@ -267,7 +276,8 @@ pub fn encode_rows(rows: &[Features]) -> Vec<u8> {
 
 /// Reads the container's answer: values separated by newlines (current containers) or commas
 /// (before 2022, multi-model), or JSON (`{"predictions": [{"score": p}]}`, `[p, ...]`).
-pub fn parse_scores(body: &[u8], expected: usize) -> Result<Vec<f64>, String> {
+/// Whether they fit the rows asked is [`Scores::for_rows`]'s to say.
+pub fn parse_scores(body: &[u8]) -> Result<Vec<f64>, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8 ({e})"))?;
     let trimmed = text.trim();
     let scores: Vec<f64> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -279,33 +289,28 @@ pub fn parse_scores(body: &[u8], expected: usize) -> Result<Vec<f64>, String> {
             .filter(|t| !t.is_empty())
             .map(|t| {
                 t.parse::<f64>()
-                    .map_err(|_| format!("{t:?} is not a number in {}", excerpt(text)))
+                    .map_err(|_| format!("{t:?} is not a number in {}", excerpt(body)))
             })
             .collect::<Result<_, _>>()?
     };
-    if scores.len() != expected {
-        return Err(format!(
-            "{} values for {expected} rows: {}",
-            scores.len(),
-            excerpt(text)
-        ));
-    }
-    if let Some(bad) = scores.iter().find(|p| !(0.0..=1.0).contains(*p)) {
-        return Err(format!("{bad} is not a probability"));
-    }
     Ok(scores)
 }
 
 fn scores_from_json(text: &str) -> Result<Vec<f64>, String> {
     let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| format!("malformed JSON ({e}): {}", excerpt(text)))?;
+        .map_err(|e| format!("malformed JSON ({e}): {}", excerpt(text.as_bytes())))?;
     let items = match &value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(o) => o
             .get("predictions")
             .and_then(serde_json::Value::as_array)
-            .ok_or_else(|| format!("JSON without a \"predictions\" array: {}", excerpt(text)))?,
-        _ => return Err(format!("unexpected JSON: {}", excerpt(text))),
+            .ok_or_else(|| {
+                format!(
+                    "JSON without a \"predictions\" array: {}",
+                    excerpt(text.as_bytes())
+                )
+            })?,
+        _ => return Err(format!("unexpected JSON: {}", excerpt(text.as_bytes()))),
     };
     items
         .iter()
@@ -318,46 +323,21 @@ fn scores_from_json(text: &str) -> Result<Vec<f64>, String> {
         .collect()
 }
 
-fn excerpt(text: &str) -> String {
-    const MAX: usize = 200;
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{:?}…", &text[..cut]),
-        None => format!("{text:?}"),
-    }
+/// The start of an answer, quoted, for the log.
+fn excerpt(body: &[u8]) -> String {
+    format!(
+        "{:?}",
+        model::fields::shorten(&String::from_utf8_lossy(body), 200)
+    )
 }
 
-impl Predictor for SageMaker {
-    fn predict<'a>(
-        &'a self,
-        customers: &'a [Customer],
-    ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
-        Box::pin(async move {
-            let rows: Vec<Features> = customers.iter().map(Customer::features).collect();
-            let scores = self.invoke(&rows).await?;
-            Ok(scores
-                .into_iter()
-                .map(|p| Prediction::new(p, self.options.threshold))
-                .collect())
-        })
-    }
-
-    fn score_features<'a>(
-        &'a self,
-        rows: &'a [Features],
-    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
+impl Scorer for SageMaker {
+    fn score<'a>(&'a self, rows: &'a [Features]) -> BoxFuture<'a, Result<Scores, ScoreError>> {
         Box::pin(self.invoke(rows))
     }
 
-    fn model_id(&self) -> &str {
-        &self.model_id
-    }
-
-    fn threshold(&self) -> f64 {
-        self.options.threshold
-    }
-
-    fn backend(&self) -> &'static str {
-        "sagemaker"
+    fn describe(&self) -> &BackendInfo {
+        &self.info
     }
 }
 
@@ -375,26 +355,17 @@ mod tests {
             r#"{"predictions": [{"score": 0.25}, {"score": 0.5}, {"score": 0.75}]}"#,
             "[0.25, 0.5, 0.75]",
         ] {
-            assert_eq!(
-                parse_scores(body.as_bytes(), 3).unwrap(),
-                expected,
-                "{body:?}"
-            );
+            assert_eq!(parse_scores(body.as_bytes()).unwrap(), expected, "{body:?}");
         }
     }
 
     #[test]
-    fn a_short_or_garbled_answer_is_an_error_that_quotes_it() {
+    fn a_garbled_answer_is_an_error_that_quotes_it() {
+        assert!(parse_scores(b"body").unwrap_err().contains("\"body\""));
         assert!(
-            parse_scores(b"0.5\n", 2)
+            parse_scores(b"{\"x\": 1}")
                 .unwrap_err()
-                .contains("1 values for 2 rows")
-        );
-        assert!(parse_scores(b"body", 1).unwrap_err().contains("\"body\""));
-        assert!(
-            parse_scores(b"1.5", 1)
-                .unwrap_err()
-                .contains("not a probability")
+                .contains("predictions")
         );
     }
 

@@ -1,7 +1,8 @@
 //! The access log: one span per request carrying its id, method and matched route, filled in
 //! as the request goes (`api_key` name, `backend`, `label`, `probability`), and one event when
-//! it ends with `status`, `latency_ms` and, for refusals, the `error` kind. Customer data is
-//! never in it (see `LOG_PAYLOADS`).
+//! it ends with `status`, `latency_ms` and, for refusals, the `error` kind and the `detail`
+//! the client was not told (a backend's own words). Customer data is never in it (see
+//! `LOG_PAYLOADS`).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::error::ErrorKind;
+use crate::error::Refusal;
 
 pub type AccessLogLayer =
     TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan, (), ResponseEvent>;
@@ -55,8 +56,21 @@ impl<B> OnResponse<B> for ResponseEvent {
     fn on_response(self, response: &Response<B>, latency: Duration, _span: &Span) {
         let status = response.status().as_u16();
         let latency_ms = latency.as_secs_f64() * 1000.0;
-        match response.extensions().get::<ErrorKind>() {
-            Some(ErrorKind(error)) => tracing::info!(status, latency_ms, error, "request finished"),
+        match response.extensions().get::<Refusal>() {
+            // What the client was not told is logged here, under the request's id (the span's).
+            Some(Refusal {
+                kind,
+                detail: Some(detail),
+            }) => tracing::info!(
+                status,
+                latency_ms,
+                error = kind,
+                detail = &**detail,
+                "request finished"
+            ),
+            Some(Refusal { kind, detail: None }) => {
+                tracing::info!(status, latency_ms, error = kind, "request finished")
+            }
             None => tracing::info!(status, latency_ms, "request finished"),
         }
     }

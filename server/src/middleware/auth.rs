@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The header clients send their key in (API Gateway's name for it).
 pub const API_KEY_HEADER: &str = "x-api-key";

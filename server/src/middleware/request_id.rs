@@ -1,6 +1,7 @@
 //! Request ids: an incoming `x-request-id` is kept; otherwise AWS's `x-amzn-trace-id` (set by
 //! API Gateway and ALB) is used; otherwise a UUID v4 is made. The id is echoed in the response's
-//! `x-request-id` and recorded in the request's log span.
+//! `x-request-id`, recorded in the request's log span, and quoted in error answers
+//! ([`current`]) so that a support person can find the request's log lines.
 
 use axum::http::{HeaderName, HeaderValue, Request};
 use tower_http::request_id::{
@@ -55,6 +56,34 @@ pub async fn drop_unacceptable_id(
         request.headers_mut().remove(X_REQUEST_ID);
     }
     next.run(request).await
+}
+
+tokio::task_local! {
+    static CURRENT: HeaderValue;
+}
+
+/// Middleware (inside [`set_layer`]): makes the request's id available to [`current`] while
+/// the request is handled.
+pub async fn scope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match request.extensions().get::<RequestId>() {
+        Some(id) => {
+            CURRENT
+                .scope(id.header_value().clone(), next.run(request))
+                .await
+        }
+        None => next.run(request).await,
+    }
+}
+
+/// The id of the request being handled on this task, if any (error answers quote it).
+pub fn current() -> Option<std::sync::Arc<str>> {
+    CURRENT
+        .try_with(|id| id.to_str().ok().map(Into::into))
+        .ok()
+        .flatten()
 }
 
 /// The id of a request that went through [`set_layer`], for log spans.

@@ -1,16 +1,15 @@
+//! The API suite's requests. The server itself starts the one way every suite starts it:
+//! `server::testing::TestServer`.
+
 use std::net::SocketAddr;
 
 use server::config::Settings;
-use server::startup::Application;
+use server::testing::TestServer;
+pub use server::testing::{sample_data_body, sample_named};
 
-/// The original project's sample customer, in both forms.
-pub const SAMPLE_VECTOR: &str = "[670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]";
-pub fn sample_named() -> serde_json::Value {
-    serde_json::json!({
-        "credit_score": 670, "geography": "France", "gender": "Male", "age": 38, "tenure": 7,
-        "balance": 0.0, "num_of_products": 2, "has_cr_card": 1, "is_active_member": 1,
-        "estimated_salary": 77864.41
-    })
+/// The sample customer's 12 numbers (`model::SAMPLE_VECTOR`) as JSON values.
+pub fn sample_row() -> serde_json::Value {
+    serde_json::json!(model::SAMPLE_VECTOR)
 }
 
 pub struct TestApp {
@@ -50,18 +49,11 @@ impl TestApp {
     }
 }
 
-/// Starts the real server on a free port with the embedded model and `configure`d settings.
+/// The real server with `configure`d settings.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings = Settings::from_env().expect("default settings");
-    settings.host = "127.0.0.1".to_owned();
-    // Port 0: the OS picks a free port, so tests run in parallel without clashing.
-    settings.port = 0;
-    configure(&mut settings);
-    let app = Application::build(&settings).await.expect("the app builds");
-    let address = app.local_addr();
-    tokio::spawn(app.run_until_stopped());
+    let server = TestServer::start_with(configure).await;
     TestApp {
-        address,
+        address: server.address,
         client: reqwest::Client::new(),
     }
 }

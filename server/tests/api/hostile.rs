@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{SAMPLE_VECTOR, TestApp, spawn_app_with};
+use crate::helpers::{TestApp, sample_data_body, spawn_app_with};
 
 /// What came back on a raw connection.
 #[derive(Debug, PartialEq)]
@@ -207,7 +207,7 @@ async fn until_shed(app: &TestApp) -> reqwest::Response {
             .client
             .post(app.url("/predict"))
             .header("content-type", "application/json")
-            .body(format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
+            .body(sample_data_body())
             .send()
             .await
             .unwrap();
@@ -255,9 +255,7 @@ async fn requests_beyond_the_concurrency_cap_are_shed_with_503_but_health_checks
     drop(holders);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (status, _) = app
-            .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
-            .await;
+        let (status, _) = app.post_json("/predict", &sample_data_body()).await;
         if status == 200 {
             break;
         }

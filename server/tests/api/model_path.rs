@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::helpers::{SAMPLE_VECTOR, spawn_app, spawn_app_with};
+use crate::helpers::{sample_data_body, spawn_app, spawn_app_with};
 use server::config::Settings;
 use server::startup::Application;
 
@@ -43,7 +43,7 @@ async fn a_sagemaker_model_archive_answers_like_the_bundled_model() {
     let bundled = spawn_app().await;
     let archive = sagemaker_artifact();
     let from_archive = spawn_app_with(|s| s.model_path = Some(archive.clone())).await;
-    let body = format!(r#"{{"data": {SAMPLE_VECTOR}}}"#);
+    let body = sample_data_body();
     let (_, expected) = bundled.post_json("/predict", &body).await;
     let (status, got) = from_archive.post_json("/predict", &body).await;
     assert_eq!(status, 200, "{got}");
@@ -66,7 +66,7 @@ async fn an_unusable_model_file_stops_start_up_with_a_clear_error() {
         ("no-such-file.json", "reading MODEL_PATH"),
     ] {
         settings.model_path = Some(fixture(name));
-        let err = match Application::build(&settings).await {
+        let err = match Application::build(&settings, server::config::Runtime::Server).await {
             Ok(_) => panic!("{name} must not load"),
             Err(e) => format!("{e:#}"),
         };

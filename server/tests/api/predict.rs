@@ -1,14 +1,12 @@
 //! Every accepted request shape answers, and the shapes agree with each other and with the model.
 
-use crate::helpers::{SAMPLE_VECTOR, sample_named, spawn_app};
+use crate::helpers::{sample_data_body, sample_named, sample_row, spawn_app};
 use model::Model;
 use serde_json::json;
 
 fn expected_probability() -> f64 {
     let model = Model::bundled().unwrap();
-    f64::from(model.probability(&[
-        670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
-    ]))
+    f64::from(model.probability(&model::Customer::sample().features()))
 }
 
 #[tokio::test]
@@ -28,9 +26,7 @@ async fn healthz_answers_200_with_the_model_id() {
 async fn the_original_contract_answers_result_probability_threshold_and_model() {
     let app = spawn_app().await;
     for path in ["/predict", "/"] {
-        let (status, body) = app
-            .post_json(path, &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
-            .await;
+        let (status, body) = app.post_json(path, &sample_data_body()).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(body["result"], "Will Not Exit", "{path}");
         assert_eq!(
@@ -48,9 +44,7 @@ async fn the_original_contract_answers_result_probability_threshold_and_model() 
 #[tokio::test]
 async fn the_named_form_gives_the_same_probability_as_the_vector_form() {
     let app = spawn_app().await;
-    let (_, by_vector) = app
-        .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
-        .await;
+    let (_, by_vector) = app.post_json("/predict", &sample_data_body()).await;
     let mut customer = sample_named();
     let (status, by_name) = app
         .post_json("/predict", &json!({ "customer": customer }).to_string())
@@ -85,7 +79,7 @@ async fn a_customer_likely_to_leave_is_labelled_will_exit() {
 async fn batches_answer_in_input_order_and_both_batch_shapes_agree() {
     let app = spawn_app().await;
     let rows = [
-        json!([670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]),
+        sample_row(),
         json!([500, 0, 62, 2, 120000.0, 3, 1, 0, 100000.0, 0, 1, 0]),
         json!([720, 0, 45, 1, 95000.5, 1, 0, 1, 30000, 0, 0, 1]),
     ];
@@ -124,7 +118,7 @@ async fn batches_answer_in_input_order_and_both_batch_shapes_agree() {
 #[tokio::test]
 async fn a_batch_of_the_documented_maximum_is_answered() {
     let app = spawn_app().await;
-    let rows = vec![json!([670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]); 1000];
+    let rows = vec![sample_row(); 1000];
     let (status, body) = app
         .post_json("/predict", &json!({ "instances": rows }).to_string())
         .await;
@@ -139,7 +133,7 @@ async fn content_type_parameters_are_accepted() {
         .post(
             "/predict",
             "application/json; charset=utf-8",
-            format!(r#"{{"data": {SAMPLE_VECTOR}}}"#),
+            sample_data_body(),
         )
         .await;
     assert_eq!(status, 200);
@@ -198,7 +192,7 @@ async fn explain_true_adds_every_fields_effect_strongest_first() {
     let (_, batch) = app
         .post_json(
             "/predict?explain=1",
-            r#"{"instances": [[670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]]}"#,
+            &json!({"instances": [sample_row()]}).to_string(),
         )
         .await;
     assert_eq!(

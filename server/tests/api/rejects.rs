@@ -4,9 +4,7 @@
 use crate::helpers::{sample_named, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
-const GOOD: [f64; 12] = [
-    670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
-];
+const GOOD: [f64; 12] = model::SAMPLE_VECTOR;
 
 /// The sample vector with position `i` replaced by `value`.
 fn vector_with(i: usize, value: Value) -> String {
@@ -86,7 +84,9 @@ async fn bad_json_bodies_are_refused_with_a_message_naming_the_problem() {
         ("trailing garbage", format!(r#"{{"data": {}}} x"#, json!(GOOD)), 400, &["malformed JSON", "trailing characters"]),
         ("an empty body", String::new(), 400, &["malformed JSON"]),
         ("data as a string", "{\"data\": \"\u{FFFD}\"}".into(), 400, &["data", "a string"]),
-        ("deep nesting", format!("{{\"data\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000)), 400, &["malformed JSON", "recursion limit"]),
+        // A nested value where a number belongs is skipped without recursion, however deep.
+        ("deep nesting in a value", format!("{{\"data\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000)), 422, &["data", "1 values"]),
+        ("deep nesting in a field", format!("{{\"customer\": {{\"age\": {}{}}}}}", "[".repeat(10_000), "]".repeat(10_000)), 422, &["customer.age", "an array or object"]),
     ];
     for (reason, body, status, expected) in cases {
         let (got, answer) = app.post_json("/predict", &body).await;
@@ -122,12 +122,14 @@ async fn field_errors_are_also_listed_one_by_one_for_programs() {
         .iter()
         .map(|f| f["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["age", "geography"], "{body}");
-    assert_eq!(body["fields"][0]["value"], "12");
+    assert_eq!(fields, ["geography", "age"], "in the table's order: {body}");
+    assert_eq!(body["fields"][1]["value"], "12");
+    assert_eq!(body["fields"][1]["problem"], "out_of_range");
     assert_eq!(
-        body["fields"][0]["allowed"],
+        body["fields"][1]["allowed"],
         "a whole number from 18 to 120"
     );
+    assert_eq!(body["fields"][0]["problem"], "not_one_of");
 }
 
 #[tokio::test]

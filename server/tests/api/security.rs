@@ -9,12 +9,12 @@ use server::config::{ApiKeyList, Settings};
 use server::middleware::auth::sha256;
 use server::startup::Application;
 
-use crate::helpers::{SAMPLE_VECTOR, spawn_app, spawn_app_with};
+use crate::helpers::{sample_data_body, spawn_app, spawn_app_with};
 
 const KEY: &str = "test-key-0123456789abcdef";
 
 fn predict_body() -> String {
-    format!(r#"{{"data": {SAMPLE_VECTOR}}}"#)
+    sample_data_body()
 }
 
 async fn post_predict(
@@ -49,14 +49,22 @@ async fn a_missing_key_is_401_and_a_wrong_key_403_without_hints() {
         let (status, headers, body) = post_predict(&app.client, &app.url(path), None).await;
         assert_eq!(status, 401, "{path}");
         assert_eq!(
-            body,
-            serde_json::json!({"error": "missing API key: send it in the x-api-key header"})
+            body["error"], "missing API key: send it in the x-api-key header",
+            "{body}"
+        );
+        assert_eq!(body["kind"], "missing_api_key", "{body}");
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            3,
+            "error, kind and request id only: {body}"
         );
         assert!(headers.contains_key("www-authenticate"));
         for wrong in ["nope", &KEY[..KEY.len() - 1], &format!("{KEY}x")] {
             let (status, _, body) = post_predict(&app.client, &app.url(path), Some(wrong)).await;
             assert_eq!(status, 403, "{path} {wrong}");
-            assert_eq!(body, serde_json::json!({"error": "invalid API key"}));
+            assert_eq!(body["error"], "invalid API key", "{body}");
+            assert_eq!(body["kind"], "invalid_api_key", "{body}");
+            assert_eq!(body.as_object().unwrap().len(), 3, "no hints: {body}");
         }
         let (status, _, body) = post_predict(&app.client, &app.url(path), Some(KEY)).await;
         assert_eq!(status, 200, "{path}: {body}");
@@ -321,7 +329,9 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     // Arrange: a server whose shutdown we trigger, and a request whose body is still arriving.
     let mut settings = Settings::from_env().unwrap();
     settings.port = 0;
-    let app = Application::build(&settings).await.unwrap();
+    let app = Application::build(&settings, server::config::Runtime::Server)
+        .await
+        .unwrap();
     let address = app.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {

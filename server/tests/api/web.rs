@@ -3,14 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::Request;
-use model::{Customer, PredictError, Prediction, Predictor, predictor::BoxFuture};
-use server::config::Settings;
-use server::startup::{AppState, Hardening, Limits, router};
-use tower::ServiceExt;
+use model::Backend;
+use model::scoring::{FnScorer, ScoreError};
+use server::testing::TestServer;
 
-use crate::helpers::{SAMPLE_VECTOR, spawn_app};
+use crate::helpers::{sample_data_body, spawn_app};
 
 const EXAMPLE_QUERY: &str = "credit_score=670&geography=France&gender=Male&age=38&tenure=7\
     &balance=0.00&num_of_products=2&has_cr_card=1&is_active_member=1&estimated_salary=77864.41";
@@ -63,22 +60,15 @@ async fn the_form_page_is_html_with_a_same_origin_csp_and_no_scripts() {
 #[tokio::test]
 async fn behind_a_path_prefix_every_link_goes_through_it() {
     // API Gateway serves the app under a stage (`/prod`); the Lambda entry passes the prefix on.
-    let settings = Settings::from_env().unwrap();
-    let state = AppState::from_settings(&settings).unwrap();
-    let hardening = Hardening::from_settings(&settings).unwrap();
-    let mut request = Request::get(format!("/?{EXAMPLE_QUERY}"))
+    let server = TestServer::start_behind_prefix("/prod").await;
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/?{EXAMPLE_QUERY}")))
         .header("accept", "text/html")
-        .body(Body::empty())
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(app::BasePath("/prod".to_owned()));
-    let response = router(state, &hardening).oneshot(request).await.unwrap();
-    assert_eq!(response.status(), 200);
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .send()
         .await
         .unwrap();
-    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
     assert!(html.contains(r#"<base href="/prod/">"#), "{html}");
     // Every other same-site URL is relative, so it resolves under the base.
     let rest = html.replacen(r#"<base href="/prod/">"#, "", 1);
@@ -126,10 +116,7 @@ async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
 async fn the_page_shows_the_same_answer_as_the_json_api() {
     let app = spawn_app().await;
     let (_, api) = app
-        .post_json(
-            "/predict?explain=true",
-            &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#),
-        )
+        .post_json("/predict?explain=true", &sample_data_body())
         .await;
     let html = get(&app, &format!("/?{EXAMPLE_QUERY}"))
         .await
@@ -185,62 +172,35 @@ async fn invalid_values_get_422_with_the_allowed_range_beside_the_field_and_keep
 #[tokio::test]
 async fn json_posts_to_the_root_still_reach_the_api() {
     let app = spawn_app().await;
-    let (status, body) = app
-        .post_json("/", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
-        .await;
+    let (status, body) = app.post_json("/", &sample_data_body()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], "Will Not Exit");
 }
 
-/// A backend that is always down.
-struct Down;
-
-impl Predictor for Down {
-    fn predict<'a>(
-        &'a self,
-        _: &'a [Customer],
-    ) -> BoxFuture<'a, Result<Vec<Prediction>, PredictError>> {
-        Box::pin(async { Err(PredictError::Unavailable("throttled".to_owned())) })
-    }
-    fn score_features<'a>(
-        &'a self,
-        _: &'a [model::Features],
-    ) -> BoxFuture<'a, Result<Vec<f64>, PredictError>> {
-        Box::pin(async { Err(PredictError::Unavailable("throttled".to_owned())) })
-    }
-    fn model_id(&self) -> &str {
-        "down"
-    }
-    fn threshold(&self) -> f64 {
-        0.5
-    }
-    fn backend(&self) -> &'static str {
-        "test"
-    }
-}
-
 #[tokio::test]
-async fn a_failing_predictor_is_said_plainly_and_the_inputs_are_kept() {
-    let state = AppState {
-        predictor: Arc::new(Down),
-        limits: Limits {
-            max_body_bytes: 1024,
-            max_batch: 1,
-        },
-        model_card: None,
-    };
-    let request = Request::get(format!("/?{EXAMPLE_QUERY}"))
+async fn a_failing_backend_is_said_plainly_with_a_reference_and_the_inputs_are_kept() {
+    let down = FnScorer::new("down", 0.5, |_| {
+        Err(ScoreError::Unavailable(
+            "endpoint internal-7 throttled".into(),
+        ))
+    });
+    let server = TestServer::start_with_backend(Backend {
+        scorer: Arc::new(down),
+        explainer: None,
+    })
+    .await;
+    let response = reqwest::Client::new()
+        .get(server.url(&format!("/?{EXAMPLE_QUERY}")))
         .header("accept", "text/html")
-        .body(Body::empty())
-        .unwrap();
-    let settings = Settings::from_env().unwrap();
-    let hardening = Hardening::from_settings(&settings).unwrap();
-    let response = router(state, &hardening).oneshot(request).await.unwrap();
-    assert_eq!(response.status(), 503);
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .send()
         .await
         .unwrap();
-    let html = String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(response.status(), 503);
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = response.text().await.unwrap();
     assert!(
         html.contains("The prediction service is unavailable right now."),
         "{html}"
@@ -250,7 +210,11 @@ async fn a_failing_predictor_is_said_plainly_and_the_inputs_are_kept() {
         "{html}"
     );
     assert!(
-        !html.contains("throttled"),
+        html.contains(&format!("<code>{id}</code>")),
+        "the request id to quote: {html}"
+    );
+    assert!(
+        !html.contains("internal-7") && !html.contains("throttled"),
         "the backend's own words stay in the log"
     );
     assert!(html.contains(r#"value="670""#), "inputs kept: {html}");
@@ -272,9 +236,7 @@ async fn the_forms_server_function_answers_over_http_like_the_page() {
         )
         .await;
     assert_eq!(status, 200, "{answer}");
-    let (_, api) = app
-        .post_json("/predict", &format!(r#"{{"data": {SAMPLE_VECTOR}}}"#))
-        .await;
+    let (_, api) = app.post_json("/predict", &sample_data_body()).await;
     assert_eq!(answer["Predicted"]["probability"], api["probability"]);
 }
 

@@ -1,8 +1,9 @@
 //! The SageMaker inference container contract (`/ping`, `/invocations`) and the runtime API
 //! route, answered as the SageMaker XGBoost container and SageMaker Runtime answer.
 
-use crate::helpers::{LEAVER, SAMPLE, csv_row, embedded_probability, spawn_in_process};
-use server::sagemaker_compat::python_repr;
+use crate::helpers::{LEAVER, SAMPLE, csv_row, embedded_probability};
+use server::sagemaker::python_float::python_repr;
+use server::testing::TestServer;
 
 async fn post(
     address: std::net::SocketAddr,
@@ -28,7 +29,7 @@ async fn post(
 
 #[tokio::test]
 async fn ping_answers_200_with_an_empty_body_and_execution_parameters_are_sagemakers() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     let response = reqwest::get(format!("http://{address}/ping"))
         .await
         .unwrap();
@@ -79,7 +80,7 @@ async fn csv_rows_are_answered_one_probability_per_line_matching_xgboost() {
         let ours = f64::from(model.probability(&values.try_into().unwrap()));
         expected.push((python_repr(ours), probability.parse::<f64>().unwrap()));
     }
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     for accept in [None, Some("*/*"), Some("text/csv")] {
         // Act
         let (status, headers, body) = post(
@@ -117,7 +118,7 @@ async fn csv_rows_are_answered_one_probability_per_line_matching_xgboost() {
 
 #[tokio::test]
 async fn one_row_answers_like_the_container_and_json_accept_gives_predictions_scores() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     let p = embedded_probability(&SAMPLE);
     let (status, _, body) = post(
         address,
@@ -155,7 +156,7 @@ async fn one_row_answers_like_the_container_and_json_accept_gives_predictions_sc
 
 #[tokio::test]
 async fn an_empty_field_is_a_missing_value_and_a_leading_label_column_is_tolerated() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     let mut missing = SAMPLE.map(|v| v as f32);
     missing[4] = f32::NAN;
     let expected = f64::from(model::Model::bundled().unwrap().probability(&missing));
@@ -182,7 +183,7 @@ async fn an_empty_field_is_a_missing_value_and_a_leading_label_column_is_tolerat
 
 #[tokio::test]
 async fn the_container_refusals_have_its_statuses_and_say_why() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     // (why, Content-Type, Accept, body, status, what the answer says)
     type Case<'a> = (
         &'a str,
@@ -212,7 +213,7 @@ async fn the_container_refusals_have_its_statuses_and_say_why() {
 
 #[tokio::test]
 async fn payloads_up_to_6_mb_are_read_and_larger_ones_refused() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     let line = format!("{}\n", csv_row(&SAMPLE));
     // ~2 MB: over the JSON API's 1 MB default, within SageMaker's 6 MB.
     let big = line.repeat(2 * 1024 * 1024 / line.len());
@@ -227,7 +228,7 @@ async fn payloads_up_to_6_mb_are_read_and_larger_ones_refused() {
 
 #[tokio::test]
 async fn json_bodies_take_the_validated_api_shapes() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     let body = serde_json::json!({"instances": [SAMPLE, LEAVER]}).to_string();
     let (status, _, text) = post(
         address,
@@ -264,7 +265,7 @@ async fn json_bodies_take_the_validated_api_shapes() {
 
 #[tokio::test]
 async fn the_runtime_route_answers_as_invoke_endpoint_with_model_errors_as_424() {
-    let address = spawn_in_process().await;
+    let address = TestServer::start().await.address;
     let (status, headers, body) = post(
         address,
         "/endpoints/churn/invocations",

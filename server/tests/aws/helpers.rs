@@ -4,16 +4,11 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use server::config::Settings;
-use server::startup::Application;
-
 /// The original project's sample customer and a likely leaver, as the 12-number vector.
-pub const SAMPLE: [f64; 12] = [
-    670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
-];
+pub const SAMPLE: [f64; 12] = model::SAMPLE_VECTOR;
 pub const LEAVER: [f64; 12] = [
     500.0, 0.0, 62.0, 2.0, 120000.0, 3.0, 1.0, 0.0, 100000.0, 0.0, 1.0, 0.0,
 ];
@@ -92,15 +87,37 @@ pub fn isolate_aws(cmd: &mut Command) {
         );
 }
 
-/// A `churn-predict` child serving HTTP.
+/// A `churn-predict` child serving HTTP, and what it has logged so far (JSON lines).
 pub struct Served {
     pub address: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
     pub _guard: Guard,
 }
 
 impl Served {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// The `request finished` log line of the request with this id (waits up to 10 s for it:
+    /// the log is written as the answer leaves).
+    pub fn log_line_of(&self, request_id: &str) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).ok()?;
+                (v["message"] == "request finished" && v["span"]["request_id"] == request_id)
+                    .then_some(v)
+            });
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no log line for request {request_id}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -115,8 +132,11 @@ pub fn spawn_served(mut cmd: Command) -> Served {
     let stdout = child.stdout.take().expect("piped stdout");
     let guard = Guard { child };
     let (tx, rx) = mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                 && v["message"] == "listening"
             {
@@ -133,6 +153,7 @@ pub fn spawn_served(mut cmd: Command) -> Served {
         .expect("a socket address in the log");
     Served {
         address,
+        log,
         _guard: guard,
     }
 }
@@ -172,20 +193,6 @@ pub fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// The real server in-process with the embedded model (fast; no AWS involved).
-pub async fn spawn_in_process() -> SocketAddr {
-    let mut settings = Settings::from_env().expect("default settings");
-    // The in-process server must never pick up a remote backend from the environment.
-    settings.endpoint_name = None;
-    settings.host = "127.0.0.1".to_owned();
-    // Port 0: the OS picks a free port, so tests run in parallel without clashing.
-    settings.port = 0;
-    let app = Application::build(&settings).await.expect("the app builds");
-    let address = app.local_addr();
-    tokio::spawn(app.run_until_stopped());
-    address
 }
 
 /// Python with the given modules, or `None` after a loud skip notice. Under CI (`CI=true`)

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::helpers::{Guard, LEAVER, SAMPLE, churn_predict, embedded_probability};
-use server::sagemaker_compat::python_repr;
+use server::sagemaker::python_float::python_repr;
 
 #[derive(Debug)]
 enum Outcome {
@@ -301,7 +301,7 @@ async fn every_event_kind_is_answered_with_and_without_the_ignore_stage_variable
             .unwrap_or_else(|| panic!("{name}: {answer}"));
         assert!(error.contains("11 values"), "{name}: {error}");
 
-        // Metrics left as CloudWatch Embedded Metric Format lines, predictions among them.
+        // Metrics left as CloudWatch Embedded Metric Format documents, one per request.
         let logged = std::fs::read_to_string(&stdout_path).unwrap();
         let emf: Vec<Value> = logged
             .lines()
@@ -309,14 +309,12 @@ async fn every_event_kind_is_answered_with_and_without_the_ignore_stage_variable
             .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ChurnPredict")
             .collect();
         assert!(
-            emf.iter()
-                .any(|v| v["predictions"] == 1.0 && v["label"] == "Will Not Exit"),
-            "an EMF line counts a prediction by label: {logged}"
-        );
-        assert!(
-            emf.iter()
-                .any(|v| v["route"] == "/predict" && v["status"] == "200"),
-            "an EMF line counts the request by route and status: {logged}"
+            emf.iter().any(|v| v["route"] == "/predict"
+                && v["status"] == "200"
+                && v["predictions_will_not_exit"] == 1
+                && v["backend"] == "embedded"),
+            "one EMF document counts the request by route and status, and its prediction by \
+             label: {logged}"
         );
         std::fs::remove_file(&stdout_path).ok();
 

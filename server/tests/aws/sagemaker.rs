@@ -13,7 +13,7 @@ use aws_sdk_sagemakerruntime::config::{Credentials, Region};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use model::{PredictError, Predictor};
+use model::{ScoreError, Scorer};
 use server::backends::sagemaker::{Options, SageMaker};
 
 use crate::helpers::{
@@ -136,8 +136,8 @@ fn rows() -> Vec<model::Features> {
 async fn a_model_error_is_a_backend_error_naming_the_endpoints_complaint() {
     let (address, _) = spawn_peer().await;
     let sagemaker = backend(address, "model-error", 2000).await;
-    let err = sagemaker.score_features(&rows()).await.unwrap_err();
-    let PredictError::Backend(message) = &err else {
+    let err = sagemaker.score(&rows()).await.unwrap_err();
+    let ScoreError::Backend(message) = &err else {
         panic!("expected a backend error, got {err:?}")
     };
     assert!(
@@ -155,20 +155,20 @@ async fn a_validation_error_or_an_unreadable_answer_is_a_backend_error() {
     let (address, _) = spawn_peer().await;
     let err = backend(address, "validation", 2000)
         .await
-        .score_features(&rows())
+        .score(&rows())
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, PredictError::Backend(m) if m.contains("ValidationError") && m.contains("not found")),
+        matches!(&err, ScoreError::Backend(m) if m.contains("ValidationError") && m.contains("not found")),
         "{err:?}"
     );
     let err = backend(address, "garbage", 2000)
         .await
-        .score_features(&rows())
+        .score(&rows())
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, PredictError::Backend(m) if m.contains("unreadable") && m.contains("<html>oops</html>")),
+        matches!(&err, ScoreError::Backend(m) if m.contains("unreadable") && m.contains("<html>oops</html>")),
         "{err:?}"
     );
 }
@@ -178,10 +178,10 @@ async fn throttling_is_retried_with_backoff_and_then_answered() {
     let (address, peer) = spawn_peer().await;
     let sagemaker = backend(address, "throttled-twice", 5000).await;
     let scores = sagemaker
-        .score_features(&rows())
+        .score(&rows())
         .await
         .expect("the third attempt answers");
-    assert_eq!(scores, [0.25]);
+    assert_eq!(scores.as_slice(), [0.25]);
     assert_eq!(
         peer.calls("throttled-twice"),
         3,
@@ -193,21 +193,25 @@ async fn throttling_is_retried_with_backoff_and_then_answered() {
 async fn unavailability_outlasting_the_attempts_is_unavailable() {
     let (address, peer) = spawn_peer().await;
     let sagemaker = backend(address, "unavailable", 5000).await;
-    let err = sagemaker.score_features(&rows()).await.unwrap_err();
+    let err = sagemaker.score(&rows()).await.unwrap_err();
     assert!(
-        matches!(&err, PredictError::Unavailable(m) if m.contains("ServiceUnavailable") && m.contains("after 3 attempts")),
+        matches!(&err, ScoreError::Unavailable(m) if m.contains("ServiceUnavailable")),
         "{err:?}"
     );
-    assert_eq!(peer.calls("unavailable"), 3);
+    assert_eq!(
+        peer.calls("unavailable"),
+        3,
+        "SAGEMAKER_MAX_ATTEMPTS attempts"
+    );
 }
 
 #[tokio::test]
 async fn a_slow_endpoint_is_a_timeout_at_the_deadline_not_a_hang() {
     let (address, _) = spawn_peer().await;
     let sagemaker = backend(address, "slow", 300).await;
-    let err = sagemaker.score_features(&rows()).await.unwrap_err();
+    let err = sagemaker.score(&rows()).await.unwrap_err();
     // The deadline's own error, not the peer's late answer: it did not wait for the 10 s.
-    assert_eq!(err, PredictError::Timeout(Duration::from_millis(300)));
+    assert_eq!(err, ScoreError::Timeout(Duration::from_millis(300)));
 }
 
 #[tokio::test]
@@ -287,23 +291,65 @@ async fn predict(
     (status, response.json().await.expect("a JSON answer"))
 }
 
+/// POSTs to `/predict`; the status, the JSON answer and the `x-request-id` header.
+async fn predict_with_id(
+    served: &crate::helpers::Served,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value, String) {
+    let response = reqwest::Client::new()
+        .post(served.url("/predict"))
+        .json(&body)
+        .send()
+        .await
+        .expect("churn-predict answers");
+    let status = response.status().as_u16();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (status, response.json().await.expect("a JSON answer"), id)
+}
+
+/// The client hears the kind of failure and the request id; the endpoint's own words (its
+/// name, its message) are only in the log, on the line of that request id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_http_sagemaker_failures_are_502_503_504_with_clear_messages() {
+async fn over_http_sagemaker_failures_are_502_503_504_with_the_details_only_in_the_log() {
     let (address, _) = spawn_peer().await;
     let url = format!("http://{address}");
     let cases = [
-        ("model-error", 502, "reported ModelError"),
-        ("unavailable", 503, "ServiceUnavailable"),
-        ("slow", 504, "did not answer within 300ms"),
+        ("model-error", 502, "backend_error", "reported ModelError"),
+        (
+            "unavailable",
+            503,
+            "backend_unavailable",
+            "ServiceUnavailable",
+        ),
+        (
+            "slow",
+            504,
+            "backend_timeout",
+            "did not answer within 300ms",
+        ),
     ];
-    for (endpoint, status, says) in cases {
+    for (endpoint, status, kind, detail) in cases {
         let served = spawn_remote(endpoint, &url, 300);
-        let (got, body) = predict(&served, serde_json::json!({ "data": SAMPLE })).await;
+        let (got, body, id) = predict_with_id(&served, serde_json::json!({ "data": SAMPLE })).await;
         assert_eq!(got, status, "{endpoint}: {body}");
-        let error = body["error"].as_str().unwrap_or_default();
+        assert_eq!(body["kind"], kind, "{endpoint}: {body}");
+        assert_eq!(body["request_id"], id.as_str(), "{endpoint}: {body}");
+        let text = body.to_string();
         assert!(
-            error.contains(says),
-            "{endpoint}: {error:?} should contain {says:?}"
+            !text.contains(&format!("endpoint {endpoint}")) && !text.contains(detail),
+            "{endpoint}: the answer must not carry the backend's words: {text}"
+        );
+        let logged = served.log_line_of(&id);
+        assert_eq!(logged["error"], kind, "{endpoint}: {logged}");
+        assert!(
+            logged["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(detail),
+            "{endpoint}: the log names the failure: {logged}"
         );
     }
 }
@@ -344,12 +390,18 @@ async fn against_moto_newline_comma_and_json_answers_come_back_in_order() {
         "the threshold rule: >= 0.5 exits"
     );
 
-    // Nothing queued: moto's static "body" is not a probability.
-    let (status, body) = predict(&served, serde_json::json!({ "data": LEAVER })).await;
+    // Nothing queued: moto's static "body" is not a probability. The client hears a backend
+    // error; what moto answered is in the log.
+    let (status, body, id) = predict_with_id(&served, serde_json::json!({ "data": LEAVER })).await;
     assert_eq!(status, 502, "{body}");
+    assert!(!body.to_string().contains("\"body\""), "{body}");
+    let logged = served.log_line_of(&id);
     assert!(
-        body["error"].as_str().unwrap().contains("\"body\""),
-        "{body}"
+        logged["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"body\""),
+        "{logged}"
     );
 }
 

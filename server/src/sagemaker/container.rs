@@ -1,57 +1,34 @@
-//! The SageMaker side of the house, served by this binary:
-//!
-//! - the **inference container contract** (`GET /ping`, `POST /invocations`,
-//!   `GET /execution-parameters`), answering byte for byte as the SageMaker XGBoost container
-//!   does for `binary:logistic`, so the bundled model can be deployed as a SageMaker endpoint
-//!   (bring-your-own-container, `churn-predict serve`);
-//! - the **SageMaker Runtime `InvokeEndpoint` API** (`POST /endpoints/{name}/invocations`), so
-//!   unmodified boto3/aws-sdk clients pointed at this server (`endpoint_url`) work.
-//!
-//! The runtime route accepts any endpoint name and ignores the SigV4 signature: it is a
-//! protocol adapter for local use and tests, **not** an authentication mechanism.
+//! The SageMaker **inference container contract** (`GET /ping`, `POST /invocations`,
+//! `GET /execution-parameters`), answering byte for byte as the SageMaker XGBoost container
+//! does for `binary:logistic`, so the bundled model can be deployed as a SageMaker endpoint
+//! (bring-your-own-container, `churn-predict serve`).
 //!
 //! `text/csv` rows are the raw 12 features with no validation (as the container does: an
 //! empty field is a missing value); `application/json` takes the JSON API's validated shapes.
 
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::Json;
+use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use model::{FEATURE_COUNT, Features};
 use serde_json::json;
 
+use super::python_float::python_repr;
 use crate::api::{essence, read_body, request};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// SageMaker's payload limit for real-time endpoints (the container's `MAX_CONTENT_LENGTH`).
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 
-/// Health and capacity routes, open like `/healthz`.
-pub fn health_routes() -> Router<AppState> {
-    Router::new()
-        .route("/ping", get(ping))
-        .route("/execution-parameters", get(execution_parameters))
-}
-
-/// The prediction routes (API keys apply to them when configured; SageMaker sends none, so
-/// leave API_KEYS unset in a SageMaker container).
-pub fn invocation_routes() -> Router<AppState> {
-    Router::new()
-        .route("/invocations", post(invocations))
-        .route("/endpoints/{name}/invocations", post(invoke_endpoint))
-}
-
 /// 200 with an empty body: the model is loaded before the server listens.
-async fn ping() -> StatusCode {
+pub async fn ping() -> StatusCode {
     StatusCode::OK
 }
 
 /// What SageMaker Batch Transform asks a container for.
-async fn execution_parameters() -> Json<serde_json::Value> {
+pub async fn execution_parameters() -> Json<serde_json::Value> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     Json(json!({
         "MaxConcurrentTransforms": cpus,
@@ -120,7 +97,7 @@ pub fn response_format(headers: &HeaderMap) -> Result<Format, InvocationError> {
 }
 
 /// `POST /invocations`: the container contract.
-async fn invocations(State(state): State<AppState>, req: Request) -> Response {
+pub async fn invocations(State(state): State<AppState>, req: Request) -> Response {
     match invoke(&state, req).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
@@ -142,18 +119,18 @@ async fn invoke(state: &AppState, req: Request) -> Result<Response, InvocationEr
         // No Content-Type at all is read as CSV: that is what every SageMaker client sends.
         "" | "text/csv" | "csv" => {
             let rows = parse_csv(&body)?;
-            state
-                .predictor
-                .score_features(&rows)
+            let scores = state
+                .backend
+                .scorer
+                .score(&rows)
                 .await
-                .map_err(ApiError::from)?
+                .map_err(ApiError::from)?;
+            scores.as_slice().to_vec()
         }
         "application/json" => {
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            let parsed = request::parse(&value, state.limits.max_batch)?;
+            let parsed = request::parse(&body, state.limits.max_batch)?;
             let predictions = state
-                .predictor
+                .backend
                 .predict(parsed.customers())
                 .await
                 .map_err(ApiError::from)?;
@@ -239,167 +216,10 @@ pub fn parse_csv(body: &[u8]) -> Result<Vec<Features>, InvocationError> {
     Ok(rows)
 }
 
-/// Prints a float as Python's `repr` does (shortest round-trip digits, `1e-05` style
-/// exponents, `.0` on whole numbers): the container writes `repr(float(f32_score))`.
-pub fn python_repr(x: f64) -> String {
-    if !x.is_finite() {
-        return if x.is_nan() {
-            "nan".to_owned()
-        } else if x > 0.0 {
-            "inf".to_owned()
-        } else {
-            "-inf".to_owned()
-        };
-    }
-    let magnitude = x.abs();
-    if magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
-        // Rust writes `1.5e-5`; Python writes `1.5e-05`.
-        let text = format!("{x:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let (sign, digits) = match exponent.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exponent),
-        };
-        return format!("{mantissa}e{sign}{digits:0>2}");
-    }
-    let text = x.to_string();
-    if text.contains('.') {
-        ties_to_even(text, x)
-    } else {
-        format!("{text}.0")
-    }
-}
-
-/// Rust and Python both print the shortest digits that round-trip, but when the value lies
-/// exactly halfway between two such strings Rust rounds the last digit up and Python to even
-/// (`0.85953521728515625` is `…563` in Rust, `…562` in Python). Redo that one case.
-fn ties_to_even(shortest: String, x: f64) -> String {
-    let Some(dot) = shortest.find('.') else {
-        return shortest;
-    };
-    let decimals = shortest.len() - dot - 1;
-    let is_tie = |expansion: &str| {
-        let tail = &expansion[expansion.find('.').map_or(0, |d| d + 1 + decimals)..];
-        tail.starts_with('5') && tail[1..].bytes().all(|b| b == b'0')
-    };
-    // Cheap probe first; the exact expansion (finite for every f64) only to confirm.
-    if !is_tie(&format!("{:.*}", decimals + 25, x)) || !is_tie(&format!("{x:.1100}")) {
-        return shortest;
-    }
-    let exact = format!("{x:.1100}");
-    let down = &exact[..exact.find('.').map_or(exact.len(), |d| d + 1 + decimals)];
-    let last = down.bytes().last().unwrap_or(b'0');
-    if (last - b'0').is_multiple_of(2) {
-        return down.to_owned();
-    }
-    // Round the odd last digit up, carrying as needed.
-    let mut digits = down.as_bytes().to_vec();
-    let mut i = digits.len();
-    loop {
-        if i == 0 {
-            digits.insert(usize::from(digits.first() == Some(&b'-')), b'1');
-            break;
-        }
-        i -= 1;
-        match digits[i] {
-            b'9' => digits[i] = b'0',
-            b'.' | b'-' => continue,
-            d => {
-                digits[i] = d + 1;
-                break;
-            }
-        }
-    }
-    String::from_utf8(digits).unwrap_or(shortest)
-}
-
-/// `POST /endpoints/{name}/invocations`: SageMaker Runtime's `InvokeEndpoint`. Success is the
-/// container's answer plus the runtime's headers; a container error becomes a `ModelError`
-/// (424) carrying the container's status and message, as SageMaker reports it.
-async fn invoke_endpoint(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Response {
-    tracing::debug!(endpoint = %name, "InvokeEndpoint");
-    let response = invocations(State(state), req).await;
-    let status = response.status();
-    if status == StatusCode::NO_CONTENT {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "ValidationError",
-            json!({"message": "1 validation error detected: Value at 'body' failed to satisfy constraint: Member must not be empty"}),
-        );
-    }
-    if status.is_success() {
-        let mut response = response;
-        response.headers_mut().insert(
-            "x-Amzn-Invoked-Production-Variant",
-            HeaderValue::from_static("AllTraffic"),
-        );
-        return response;
-    }
-    let message = match axum::body::to_bytes(response.into_body(), MAX_PAYLOAD_BYTES).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => format!("(unreadable container answer: {e})"),
-    };
-    let kind = if status.is_client_error() {
-        "client"
-    } else {
-        "server"
-    };
-    runtime_error(
-        StatusCode::FAILED_DEPENDENCY,
-        "ModelError",
-        json!({
-            "ErrorCode": format!("{}_ERROR_FROM_MODEL", kind.to_ascii_uppercase()),
-            "message": format!(
-                "Received {kind} error ({}) from primary with message \"{message}\".",
-                status.as_u16()
-            ),
-            "OriginalStatusCode": status.as_u16(),
-            "OriginalMessage": message,
-        }),
-    )
-}
-
-/// An AWS restJson1 error: the type in `x-amzn-ErrorType`, details in the JSON body.
-fn runtime_error(
-    status: StatusCode,
-    error_type: &'static str,
-    body: serde_json::Value,
-) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert("x-amzn-ErrorType", HeaderValue::from_static(error_type));
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_repr_matches_python_for_the_shapes_it_takes() {
-        let cases = [
-            (0.43861907720565796, "0.43861907720565796"),
-            (0.5, "0.5"),
-            (1.0, "1.0"),
-            (0.0, "0.0"),
-            (1e-5, "1e-05"),
-            (1.5e-5, "1.5e-05"),
-            (0.0001, "0.0001"),
-            (1e16, "1e+16"),
-            // Exactly halfway between two shortest strings: Python rounds to even.
-            // (0.85953521728515625 exactly: the f32 0.8595352 widened.)
-            (f64::from(0.8595352_f32), "0.8595352172851562"),
-        ];
-        for (value, python) in cases {
-            assert_eq!(python_repr(value), python, "repr of {value:e}");
-        }
-    }
+    use axum::http::HeaderValue;
 
     #[test]
     fn csv_rows_take_12_columns_or_a_label_and_12_and_empty_fields_are_missing() {

@@ -1,0 +1,37 @@
+//! The bundled (or `MODEL_PATH`) model, scored in-process: microseconds, so it runs inline on
+//! the caller's task.
+
+use std::sync::Arc;
+
+use model::scoring::BoxFuture;
+use model::{BackendInfo, Features, Model, ScoreError, Scorer, Scores};
+
+pub struct Embedded {
+    model: Arc<Model>,
+    info: BackendInfo,
+}
+
+impl Embedded {
+    pub fn new(model: Arc<Model>) -> Embedded {
+        let info = BackendInfo {
+            kind: "embedded",
+            model_id: model.id().to_owned(),
+            threshold: model.threshold(),
+        };
+        Embedded { model, info }
+    }
+}
+
+impl Scorer for Embedded {
+    fn score<'a>(&'a self, rows: &'a [Features]) -> BoxFuture<'a, Result<Scores, ScoreError>> {
+        let scores = rows
+            .iter()
+            .map(|row| f64::from(self.model.probability(row)))
+            .collect();
+        Box::pin(std::future::ready(Scores::for_rows(scores, rows.len())))
+    }
+
+    fn describe(&self) -> &BackendInfo {
+        &self.info
+    }
+}

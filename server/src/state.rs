@@ -1,0 +1,52 @@
+//! What every handler shares: the backend, the request limits and the model card. Built once
+//! by the entry points (`crate::startup`); handlers only read it.
+
+use std::sync::Arc;
+
+use model::Backend;
+
+use crate::backends::{self, BackendChoice};
+use crate::config::Settings;
+use crate::metrics::Observed;
+
+/// Request limits, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &Settings) -> Limits {
+        Limits {
+            max_body_bytes: settings.max_body_bytes,
+            max_batch: settings.max_batch,
+        }
+    }
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Scores (observed: every prediction is counted and logged, whichever route asked) and,
+    /// when a local model exists, explains.
+    pub backend: Backend,
+    pub limits: Limits,
+    /// The bundled model's card (features, threshold, cross-validated quality), if serving it.
+    pub model_card: Option<Arc<serde_json::Value>>,
+}
+
+impl AppState {
+    /// Decides the backend from the settings (refusing contradictions), loads and checks it.
+    /// Fails at start-up, never later.
+    pub async fn load(settings: &Settings) -> anyhow::Result<AppState> {
+        let choice = BackendChoice::from_settings(settings)?;
+        let log_payloads = settings.log_payloads;
+        let loaded = backends::load(&choice, |scorer| Observed::wrap(scorer, log_payloads)).await?;
+        Ok(AppState {
+            backend: loaded.backend,
+            limits: Limits::from_settings(settings),
+            model_card: loaded.card,
+        })
+    }
+}
