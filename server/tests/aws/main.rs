@@ -5,6 +5,7 @@
 
 mod compat;
 mod deploy;
+mod deploy_guide;
 mod helpers;
 mod lambda;
 mod original;
