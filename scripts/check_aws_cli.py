@@ -7,8 +7,8 @@ Reads a JSON list of `aws ...` command lines (shell quoting as written; `$VAR` a
 taken as opaque values) and prints {"checked": N, "problems": [...]}. A command passes when
 its service and operation exist (or it is one of the CLI's own commands used here: `wait`,
 `ecr get-login-password`), every option is a global option or a parameter of that operation,
-shorthand values (`Key=value,...`) name members that exist, and every required parameter is
-given. This is what `aws` itself checks before sending anything, so a typo in the deploy guide
+shorthand values (`Key=value,...`) name members that exist, values of enumerated types
+(instance types, ...) are known ones, and every required parameter is given. This is what `aws` itself checks before sending anything, so a typo in the deploy guide
 fails here rather than half-way through a first deployment.
 """
 
@@ -44,11 +44,12 @@ REDIRECTION = re.compile(r"^[0-9]*(>>?|<)")
 POSITIONAL = {("lambda", "invoke")}
 
 
-def shorthand_keys(value):
-    """Top-level keys of `K=v,K2={...},K3=[...]`, or None for JSON and opaque values."""
+def shorthand_pairs(value):
+    """Top-level (key, value) pairs of `K=v,K2={...},K3=[...]`, or None for JSON and opaque
+    values."""
     if not value or value[0] in "{[$":
         return None
-    keys, depth, start = [], 0, 0
+    pairs, depth, start = [], 0, 0
     for i, c in enumerate(value + ","):
         if c in "{[":
             depth += 1
@@ -58,8 +59,16 @@ def shorthand_keys(value):
             part = value[start:i]
             start = i + 1
             if "=" in part:
-                keys.append(part.split("=", 1)[0])
-    return keys
+                pairs.append(tuple(part.split("=", 1)))
+    return pairs
+
+
+def enum_problem(shape, value):
+    """A message when `value` (not a shell variable) is not one of the shape's enum values."""
+    enum = getattr(shape, "enum", None)
+    if enum and "$" not in value and value not in enum:
+        return f"{value!r} is not one of {shape.name}'s values"
+    return None
 
 
 def check(session, line):
@@ -133,13 +142,17 @@ def check(session, line):
         value = rest[i]
         i += 1
         target = member_shape.member if member_shape.type_name == "list" else member_shape
-        keys = shorthand_keys(value)
-        if keys is not None and target.type_name == "structure":
-            for key in keys:
+        pairs = shorthand_pairs(value)
+        if pairs is not None and target.type_name == "structure":
+            for key, item in pairs:
                 if key not in target.members:
                     problems.append(
                         f"{line}: --{name} has no member {key!r} (known: {sorted(target.members)})"
                     )
+                elif problem := enum_problem(target.members[key], item):
+                    problems.append(f"{line}: --{name} {key}: {problem}")
+        elif target.type_name == "string" and (problem := enum_problem(target, value)):
+            problems.append(f"{line}: --{name}: {problem}")
     allowed_positional = 1 if (service, command) in POSITIONAL else 0
     if len(positional) > allowed_positional:
         problems.append(f"{line}: unexpected arguments {positional}")
