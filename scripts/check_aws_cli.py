@@ -8,8 +8,9 @@ taken as opaque values) and prints {"checked": N, "problems": [...]}. A command 
 its service and operation exist (or it is one of the CLI's own commands used here: `wait`,
 `ecr get-login-password`), every option is a global option or a parameter of that operation,
 shorthand values (`Key=value,...`) name members that exist, values of enumerated types
-(instance types, ...) are known ones, and every required parameter is given. This is what `aws` itself checks before sending anything, so a typo in the deploy guide
-fails here rather than half-way through a first deployment.
+(instance types, ...) are known ones, and every required parameter is given. This is what
+`aws` itself checks before sending anything, so a typo in the deploy guide fails here rather
+than half-way through a first deployment.
 """
 
 import json
