@@ -20,6 +20,12 @@ pub struct Settings {
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
 
+    /// Under `serve`, the port to listen on when PORT is not set (otherwise 8080). SageMaker
+    /// sets it for multi-container endpoints and inference pipelines; ignored without `serve`.
+    #[arg(long, env = "SAGEMAKER_BIND_TO_PORT",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub sagemaker_bind_to_port: Option<u16>,
+
     /// An XGBoost model (JSON or UBJSON, or SageMaker's `model.tar.gz`) to score with
     /// in-process instead of the bundled one. Not together with ENDPOINT_NAME.
     #[arg(long, env = "MODEL_PATH")]
@@ -143,8 +149,9 @@ impl Runtime {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Run as a SageMaker inference container: listen on 0.0.0.0:8080 unless HOST/PORT say
-    /// otherwise (SageMaker starts containers with the argument `serve`).
+    /// Run as a SageMaker inference container: listen on 0.0.0.0:8080 (or
+    /// SAGEMAKER_BIND_TO_PORT) unless HOST/PORT say otherwise (SageMaker starts containers
+    /// with the argument `serve`).
     Serve,
 }
 
@@ -175,7 +182,8 @@ impl std::fmt::Debug for ApiKeyList {
 
 impl Settings {
     /// Parses the command line and the environment. `serve` changes only the defaults of
-    /// `--host`/`--port` (to SageMaker's 0.0.0.0:8080); explicit flags and env vars still win.
+    /// `--host`/`--port` (to SageMaker's 0.0.0.0:8080, or the port SageMaker names in
+    /// SAGEMAKER_BIND_TO_PORT); explicit flags and env vars still win.
     pub fn load() -> Settings {
         Settings::load_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
@@ -194,7 +202,7 @@ impl Settings {
                 settings.host = "0.0.0.0".to_owned();
             }
             if defaulted("port") {
-                settings.port = 8080;
+                settings.port = settings.sagemaker_bind_to_port.unwrap_or(8080);
             }
         }
         Ok(settings)

@@ -56,6 +56,7 @@ pub fn churn_predict() -> Command {
     for key in [
         "HOST",
         "PORT",
+        "SAGEMAKER_BIND_TO_PORT",
         "MODEL_PATH",
         "MODEL_THRESHOLD",
         "ENDPOINT_NAME",
@@ -124,8 +125,14 @@ impl Served {
 /// Starts the binary (HOST=127.0.0.1, PORT=0) and waits for its `listening` log line, which
 /// carries the port the OS picked.
 pub fn spawn_served(mut cmd: Command) -> Served {
+    cmd.env("PORT", "0");
+    spawn_listening(cmd)
+}
+
+/// Starts the binary on 127.0.0.1 at whatever port its own settings choose (no PORT is set),
+/// and waits for its `listening` log line.
+pub fn spawn_listening(mut cmd: Command) -> Served {
     cmd.env("HOST", "127.0.0.1")
-        .env("PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("churn-predict starts");
@@ -210,14 +217,27 @@ pub fn python_with(modules: &[&str]) -> Option<()> {
         Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
         Err(e) => e.to_string(),
     };
-    // In CI (as the end2end harness decides: CI set, not empty, 0 or false) a skip is a failure.
+    skip(&format!("python3 with {modules:?}"), &why)
+}
+
+/// A command-line tool (`hadolint`, `cfn-lint`, `bash`) that answers `--version`, or `None`
+/// after a loud skip notice; under CI its absence fails the test.
+pub fn tool(program: &str) -> Option<()> {
+    match Command::new(program).arg("--version").output() {
+        Ok(o) if o.status.success() => Some(()),
+        Ok(o) => skip(program, &String::from_utf8_lossy(&o.stderr)),
+        Err(e) => skip(program, &e.to_string()),
+    }
+}
+
+/// The one rule for a missing test dependency: in CI (as the end2end harness decides: CI set,
+/// not empty, 0 or false) it is a failure, elsewhere a loud skip.
+fn skip(what: &str, why: &str) -> Option<()> {
     if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
-        panic!(
-            "in CI, but python3 with {modules:?} is missing (run scripts/setup.sh --test): {why}"
-        );
+        panic!("in CI, but {what} is missing (run scripts/setup.sh --test): {why}");
     }
     eprintln!(
-        "\n*** SKIPPED: python3 with {modules:?} is not available ({}); run scripts/setup.sh --test ***\n",
+        "\n*** SKIPPED: {what} is not available ({}); run scripts/setup.sh --test ***\n",
         why.trim()
     );
     None

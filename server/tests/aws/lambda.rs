@@ -147,6 +147,14 @@ impl Runtime {
 /// The binary under test: `CHURN_PREDICT_BIN` may point at another build (e.g. release) to
 /// measure its cold start with the same harness.
 fn spawn_function(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> Guard {
+    let mut cmd = function_command(runtime, ignore_stage, stdout);
+    Guard {
+        child: cmd.spawn().expect("the function starts"),
+    }
+}
+
+/// The function's command line and environment, as Lambda and the SAM template set them.
+fn function_command(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> std::process::Command {
     let mut cmd = match std::env::var_os("CHURN_PREDICT_BIN") {
         Some(bin) => {
             let mut c = std::process::Command::new(bin);
@@ -170,9 +178,7 @@ fn spawn_function(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> Guard
     } else {
         cmd.env_remove("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH");
     }
-    Guard {
-        child: cmd.spawn().expect("the function starts"),
-    }
+    cmd
 }
 
 fn event(name: &str) -> String {
@@ -330,4 +336,49 @@ async fn every_event_kind_is_answered_with_and_without_the_ignore_stage_variable
             "{body}"
         );
     }
+}
+
+/// A response header of an API Gateway (v1) answer, from `multiValueHeaders` or `headers`.
+fn header(response: &Value, name: &str) -> Option<String> {
+    response["multiValueHeaders"][name][0]
+        .as_str()
+        .or(response["headers"][name].as_str())
+        .map(str::to_owned)
+}
+
+/// Behind API Gateway a browser's CORS preflight reaches the function through the template's
+/// key-less `OPTIONS` methods, without `x-api-key` (deploy/README.md, "Routes without a key";
+/// the template side is checked in deploy.rs). The function's CORS layer answers it for the
+/// allowed origin, even when the function checks API keys itself, and grants nothing to others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cors_preflight_through_the_keyless_gateway_method_is_answered_without_a_key() {
+    // Arrange: the template's environment with `CorsAllowedOrigin` set, plus keys in the app.
+    let mut runtime = Runtime::start().await;
+    let mut cmd = function_command(&runtime, true, Stdio::null());
+    cmd.env("CORS_ALLOWED_ORIGINS", "https://app.example.com")
+        .env("API_KEYS", "a-key-the-preflight-does-not-carry-0123");
+    let _function = Guard {
+        child: cmd.spawn().expect("the function starts"),
+    };
+
+    // Act
+    let name = "rest-v1-prod-preflight.json";
+    let (status, body, response) = http(runtime.invoke(&event(name)).await, name);
+    let other = event(name).replace("https://app.example.com", "https://elsewhere.example");
+    let (_, _, refused) = http(runtime.invoke(&other).await, "another origin");
+
+    // Assert
+    assert!((200..300).contains(&status), "{name}: {status} {body}");
+    assert_eq!(
+        header(&response, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com"),
+        "{response}"
+    );
+    let allowed = header(&response, "access-control-allow-headers").unwrap_or_default();
+    assert!(allowed.contains("x-api-key"), "{response}");
+    assert_eq!(
+        header(&refused, "access-control-allow-origin"),
+        None,
+        "{refused}"
+    );
 }
