@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use model::fields::{FieldError, shorten};
 use model::{InvalidCustomer, ScoreError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::middleware::request_id;
 
@@ -211,14 +212,22 @@ impl ApiError {
 
 /// The wire shape: `{"error", "kind", "request_id"}`, plus each refused field for invalid
 /// input (at most [`MAX_LISTED_PROBLEMS`], then `"more"`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorBody<'a> {
+    /// What was wrong, for people: the kind's fixed text, or the refused input's details.
+    #[schema(value_type = String)]
     pub error: Cow<'a, str>,
+    /// A short, stable name for programs: `invalid_input`, `missing_api_key`, `backend_error`, …
     pub kind: &'static str,
+    /// The request's id (also in `x-request-id`): quote it to support.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub request_id: Option<Arc<str>>,
+    /// For invalid input: each refused value.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub fields: Vec<FieldProblem<'a>>,
+    /// Problems not listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub more: usize,
 }
@@ -228,7 +237,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// One refused value, for programs.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct FieldProblem<'a> {
     pub location: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]

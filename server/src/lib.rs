@@ -9,6 +9,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod middleware;
 pub mod model_file;
+pub mod openapi;
 pub mod sagemaker;
 pub mod serve;
 pub mod startup;

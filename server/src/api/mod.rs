@@ -13,6 +13,7 @@ use axum::{Json, Router, routing::get, routing::post};
 use model::{Customer, Label, Prediction};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub fn info_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/model", get(model_info))
+        .route("/openapi.json", get(crate::openapi::document))
 }
 
 /// A JSON body's bytes: checked for its content type and size, with every failure in our error
@@ -91,38 +93,70 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 /// One answer, in the original contract's words (`result` is what existing scripts read).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Answer<'a> {
+    /// "Will Exit" when the probability reaches the threshold.
+    #[schema(schema_with = label_schema)]
     pub result: Label,
+    /// Probability that the customer leaves.
     pub probability: f64,
     pub threshold: f64,
+    /// The model that answered.
     pub model: &'a str,
+    /// With `?explain=true`: each field's effect, strongest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasons: Option<Vec<ReasonOut>>,
 }
 
 /// One field's effect on a prediction, for `?explain=true`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Reason)]
 pub struct ReasonOut {
+    /// The field's name, as in the named form.
     pub field: &'static str,
     /// Change in the log-odds of leaving; positive raises the risk.
     pub effect: f32,
+    /// The effect in plain words.
     pub text: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A batch's answers, in input order.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BatchAnswer<'a> {
     pub predictions: Vec<Row>,
     pub threshold: f64,
     pub model: &'a str,
 }
 
-#[derive(Debug, Serialize)]
+/// One customer's answer in a batch.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Row {
+    #[schema(schema_with = label_schema)]
     pub result: Label,
     pub probability: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasons: Option<Vec<ReasonOut>>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health<'a> {
+    /// `ok`.
+    pub status: &'static str,
+    pub model: &'a str,
+    /// `embedded` or `sagemaker`.
+    pub backend: &'static str,
+}
+
+/// The original API's two words.
+fn label_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([
+            Label::WillExit.as_str(),
+            Label::WillNotExit.as_str(),
+        ]))
+        .build()
 }
 
 /// What the query string asks for besides the prediction.
@@ -230,13 +264,14 @@ pub fn json_response(bytes: Vec<u8>) -> Response {
         .into_response()
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
+async fn healthz(State(state): State<AppState>) -> Response {
     let info = state.backend.info();
-    Json(serde_json::json!({
-        "status": "ok",
-        "model": info.model_id,
-        "backend": info.kind,
-    }))
+    Json(Health {
+        status: "ok",
+        model: &info.model_id,
+        backend: info.kind,
+    })
+    .into_response()
 }
 
 /// What the model expects and how it was judged, for people and scripts.
