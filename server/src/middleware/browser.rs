@@ -38,7 +38,10 @@ pub const PAGE_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src '
 /// `axum::middleware::from_fn(refuse_cross_site)` on the form's routes.
 pub async fn refuse_cross_site(request: Request, next: Next) -> Result<Response, ApiError> {
     if is_cross_site(&request) {
-        tracing::warn!("refused a cross-site {} request", request.method());
+        tracing::warn!(
+            method = request.method().as_str(),
+            "refused a cross-site request"
+        );
         return Err(ApiError::CrossSite);
     }
     Ok(next.run(request).await)
