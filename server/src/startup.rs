@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{Observed, Sink};
 use crate::middleware::auth::{ApiKeys, protect_predictions};
-use crate::middleware::limits::{self, ConcurrencyCap};
+use crate::middleware::limits::{self, ConcurrencyCap, Uploads};
 use crate::middleware::{access_log, browser, request_id};
 
 /// Request limits, from the configuration.
@@ -91,6 +91,8 @@ pub struct Hardening {
     pub keys: Option<Arc<ApiKeys>>,
     pub request_timeout: Duration,
     pub concurrency: ConcurrencyCap,
+    /// Bodies are read before a request takes a slot (`limits::read_body_first`).
+    pub uploads: Uploads,
     pub cors: Option<CorsLayer>,
     /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
     pub serve_metrics: bool,
@@ -103,6 +105,11 @@ impl Hardening {
             keys: ApiKeys::from_settings(settings)?,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             concurrency: ConcurrencyCap::new(settings.max_concurrent_requests as usize),
+            uploads: Uploads::new(
+                settings.min_upload_bytes_per_second,
+                settings.max_uploads_per_client,
+                settings.max_body_bytes,
+            ),
             cors: browser::cors(&settings.cors_allowed_origins)?,
             serve_metrics: settings.metrics_enabled && matches!(sink, Sink::Prometheus(_)),
         })
@@ -110,15 +117,21 @@ impl Hardening {
 
     /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
     /// then set, then propagated) → access log → CORS → security headers → metrics →
-    /// concurrency cap → timeout → the route. Each `.layer` below wraps those before it, so
-    /// the code lists them innermost first.
+    /// timeout → body read whole → concurrency cap → the route. Each `.layer` below wraps
+    /// those before it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         router
-            .layer(from_fn_with_state(self.request_timeout, limits::timeout))
+            // ---- sockets: a slot is taken only once the body is in (`middleware::limits`).
             .layer(from_fn_with_state(
                 self.concurrency.clone(),
                 limits::shed_load,
             ))
+            .layer(from_fn_with_state(
+                self.uploads.clone(),
+                limits::read_body_first,
+            ))
+            .layer(from_fn_with_state(self.request_timeout, limits::timeout))
+            // ---- end sockets
             .layer(from_fn(crate::metrics::track))
             .layer(browser::security_headers())
             .layer(option_layer(self.cors.clone()))
