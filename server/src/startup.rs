@@ -172,7 +172,8 @@ async fn not_found(req: Request) -> ApiError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    /// Connection limits and the drain (`crate::serve`).
+    serve: crate::serve::Options,
 }
 
 impl Application {
@@ -185,9 +186,11 @@ impl Application {
             .with_context(|| format!("binding {address}"))?;
         Ok(Application {
             listener,
+            serve: crate::serve::Options::from_settings(
+                settings,
+                hardening.concurrency.readiness(),
+            ),
             router: router(state, &hardening),
-            // Headers get the same deadline as a whole request.
-            header_timeout: hardening.request_timeout,
         })
     }
 
@@ -197,19 +200,21 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C, drains (DRAIN_SECONDS), then lets in-flight requests
+    /// finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, closes idle connections and
-    /// lets in-flight requests finish (each is bounded by REQUEST_TIMEOUT_MS).
+    /// Serves until `shutdown` completes, then drains for DRAIN_SECONDS (health checks 503,
+    /// `Connection: close`, still serving), stops accepting, closes idle connections and lets
+    /// in-flight requests finish (each bounded by the request and connection deadlines).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        crate::serve::serve(self.listener, self.router, self.header_timeout, shutdown)
+        crate::serve::serve(self.listener, self.router, self.serve, shutdown)
             .await
             .context("serving HTTP")
     }
@@ -234,5 +239,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }
