@@ -73,7 +73,8 @@ pub struct Settings {
     /// `POST /invocations`, `POST /endpoints/{name}/invocations`) need a valid `x-api-key`
     /// header. The web form (`GET /`, `POST /api/predict-form`) predicts without one (people
     /// have no key; it refuses cross-site posts instead), and `/healthz`, `/ping`, `/model`
-    /// and `/metrics` stay open. Never logged.
+    /// and `/metrics` stay open. Each key must have at least 16 characters (checked at start).
+    /// Never logged.
     #[arg(long, env = "API_KEYS", hide_env_values = true)]
     pub api_keys: Option<ApiKeyList>,
 
@@ -96,6 +97,61 @@ pub struct Settings {
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
+
+    /// Longest wait for a request's headers, from their first byte (for a new connection: from
+    /// accepting it); then the connection is closed. Short: a client sends its headers at once.
+    #[arg(long, env = "HEADER_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_ms: u64,
+
+    /// How long an idle keep-alive connection is kept for the client's next request. Longer than
+    /// a load balancer's idle timeout (ALB: 60 s), so the balancer, not us, closes idle
+    /// connections. Above 3/4 of MAX_CONNECTIONS, idle connections get HEADER_TIMEOUT_MS only.
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT_MS", default_value_t = 75_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_timeout_ms: u64,
+
+    /// A connection whose client accepts no byte of our answer for this long is closed, and
+    /// the answer's memory freed.
+    #[arg(long, env = "WRITE_TIMEOUT_MS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_ms: u64,
+
+    /// Open connections at most; more are answered 503 and closed at once. Lowered at start to
+    /// fit the file-descriptor limit (whose soft value is first raised to the hard one).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// On SIGTERM: answer `/healthz` and `/ping` 503 and every answer with `Connection: close`,
+    /// but keep serving for this many seconds (a load balancer's time to stop sending), then
+    /// stop. 0 stops at once. Unused under Lambda.
+    #[arg(long, env = "DRAIN_SECONDS", default_value_t = 5)]
+    pub drain_seconds: u64,
+
+    /// Slowest upload accepted: after a 2 s grace, a request body must keep arriving at this
+    /// many bytes a second on average, or it is answered 408. Bodies are read before a request
+    /// takes one of the MAX_CONCURRENT_REQUESTS slots. 0 turns the rate check off.
+    #[arg(long, env = "MIN_UPLOAD_BYTES_PER_SECOND", default_value_t = 1024)]
+    pub min_upload_bytes_per_second: u32,
+
+    /// Request bodies one client address may be uploading at once; one more is answered 429.
+    /// 0: no limit.
+    #[arg(long, env = "MAX_UPLOADS_PER_CLIENT", default_value_t = 32)]
+    pub max_uploads_per_client: u32,
+
+    /// Proxies in front of this server that append to `X-Forwarded-For` and set
+    /// `X-Forwarded-Proto` (an ALB: 1; CloudFront then ALB: 2). 0: those headers are ignored
+    /// and the client is the peer address, the scheme `http`. Used for per-client limits and
+    /// the form's cross-site guard. Set it only when clients cannot bypass the proxies.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: u8,
+
+    /// Wrong API keys one client address may present a minute (also the burst); then every
+    /// key it presents is answered 429 until its allowance refills.
+    #[arg(long, env = "KEY_FAILURES_PER_MINUTE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub key_failures_per_minute: u32,
 
     /// Requests served at once; more are refused at once with 503 and `Retry-After`
     /// rather than queued.

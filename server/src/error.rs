@@ -128,6 +128,12 @@ pub enum ApiError {
     /// MAX_CONCURRENT_REQUESTS requests are already in flight.
     #[error("the server is at capacity; retry shortly")]
     Overloaded,
+    /// The body fell behind MIN_UPLOAD_BYTES_PER_SECOND (`middleware::limits`).
+    #[error("the body arrived slower than {0} bytes a second")]
+    SlowUpload(u32),
+    /// A health check while the instance cannot serve: `draining` or `saturated`.
+    #[error("not ready: {0}")]
+    Unready(&'static str),
 }
 
 fn quoted(text: &str) -> String {
@@ -165,8 +171,8 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout(_) | ApiError::SlowUpload(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded | ApiError::Unready(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -188,6 +194,8 @@ impl ApiError {
             ApiError::Throttled { .. } => "throttled",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Overloaded => "overloaded",
+            ApiError::SlowUpload(_) => "slow_upload",
+            ApiError::Unready(_) => "unready",
         }
     }
 

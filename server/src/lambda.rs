@@ -3,6 +3,17 @@
 //!
 //! - API Gateway REST (v1), HTTP API (v2), Function URLs and ALB events become HTTP requests
 //!   (base64 bodies decoded by `lambda_http`).
+//! - **Malformed events.** `lambda_http` panics on some events instead of refusing them: a body
+//!   marked `isBase64Encoded` that is not base64, a `Host` (or `domainName`) that is no host, an
+//!   `X-Forwarded-Proto` that is no scheme, an HTTP API `rawQueryString` with characters a URL
+//!   cannot hold. The invocation then fails and API Gateway answers 502. [`into_http`] checks
+//!   those first and answers 400 `{"error": "..."}` (in the event's own response shape), and
+//!   turns any other panic of the conversion into the same 400 rather than a failed invocation.
+//!   This is why the runtime loop is ours (`lambda_runtime` with `lambda_http`'s event and
+//!   response types) rather than `lambda_http::run`, which converts before our code runs.
+//! - **Client.** The per-client limits and the cross-site guard get the caller's address from
+//!   the request context (`sourceIp`, set by API Gateway; the ALB's `X-Forwarded-For` entry)
+//!   and the scheme from the URL `lambda_http` built (https behind API Gateway).
 //! - **Stage prefix.** For REST APIs `lambda_http` puts the stage into the path (`/prod/predict`)
 //!   unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set. The routes have no stage, so a
 //!   leading `/{stage}` segment (the event's own `requestContext.stage`) is removed here,
@@ -13,15 +24,25 @@
 //!   or `{"error": ...}`. It skips the HTTP middleware: such calls are authorised by IAM
 //!   (`lambda:InvokeFunction`), not by API keys.
 
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+
 use axum::Router;
+use axum::http::uri::{Authority, PathAndQuery};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, RequestExt};
+use base64::Engine as _;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::request::{LambdaRequest, RequestContext, RequestFuture};
+use lambda_http::{Body, RequestExt, TransformResponse};
 use tower::ServiceExt;
 
 use crate::api::predict_body;
 use crate::config::{Runtime, Settings};
+use crate::error::ApiError;
 use crate::metrics::Sink;
+use crate::middleware::client::{Client, Scheme};
 use crate::startup::{Hardening, router};
 use crate::state::AppState;
 
@@ -32,15 +53,147 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let sink = Sink::for_runtime(Runtime::Lambda).install();
     let hardening = Hardening::from_settings(settings, &sink)?;
     let app = router(state.clone(), &hardening);
-    let service = tower::service_fn(move |request: lambda_http::Request| {
-        let app = app.clone();
-        let state = state.clone();
-        async move { Ok::<Response, std::convert::Infallible>(handle(app, state, request).await) }
+    // What `lambda_http::run` does, with our check between the event and the conversion.
+    let service = lambda_runtime::service_fn(move |event: LambdaEvent<LambdaRequest>| {
+        let origin = event.payload.request_origin();
+        let answer: RequestFuture<'static, Response, Infallible> = match into_http(event) {
+            Ok(request) => {
+                let (app, state) = (app.clone(), state.clone());
+                Box::pin(async move { Ok(handle(app, state, request).await) })
+            }
+            Err(refusal) => {
+                tracing::warn!(error = refusal.kind(), "refused a malformed event");
+                Box::pin(std::future::ready(Ok(refusal.into_response())))
+            }
+        };
+        // Turns our answer into the event's response shape (REST, HTTP API, ALB).
+        TransformResponse::Request(origin, answer)
     });
     tracing::info!("serving Lambda invocations");
-    lambda_http::run(service)
+    lambda_runtime::run(service)
         .await
         .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))
+}
+
+/// The event as an HTTP request, or a 400 for one `lambda_http` cannot convert.
+fn into_http(event: LambdaEvent<LambdaRequest>) -> Result<lambda_http::Request, ApiError> {
+    let LambdaEvent { payload, context } = event;
+    refuse_malformed(&payload)?;
+    // Our checks cover every panic of the conversion we know of; should another appear, it
+    // is still the event's fault, not a reason to fail the invocation (502).
+    let mut request =
+        std::panic::catch_unwind(AssertUnwindSafe(|| lambda_http::Request::from(payload)))
+            .map_err(|_| {
+                ApiError::BadShape("the event could not be read as an HTTP request".into())
+            })?;
+    // As `lambda_http::run` does: the trace id becomes a header (our request id, if none).
+    if let Some(trace) = context.xray_trace_id.as_deref()
+        && let Ok(value) = HeaderValue::from_str(trace)
+    {
+        request
+            .headers_mut()
+            .insert(crate::middleware::request_id::X_AMZN_TRACE_ID, value);
+    }
+    Ok(request.with_lambda_context(context))
+}
+
+/// The parts of an HTTP event that make `lambda_http`'s conversion panic, checked.
+fn refuse_malformed(payload: &LambdaRequest) -> Result<(), ApiError> {
+    let (headers, domain, path, query, body) = match payload {
+        LambdaRequest::ApiGatewayV1(ag) => (
+            &ag.headers,
+            ag.request_context.domain_name.as_deref(),
+            ag.path.as_deref(),
+            None,
+            ag.is_base64_encoded.then_some(ag.body.as_deref()).flatten(),
+        ),
+        LambdaRequest::ApiGatewayV2(ag) => (
+            &ag.headers,
+            ag.request_context.domain_name.as_deref(),
+            ag.raw_path.as_deref(),
+            ag.raw_query_string.as_deref(),
+            ag.is_base64_encoded.then_some(ag.body.as_deref()).flatten(),
+        ),
+        LambdaRequest::Alb(alb) => (
+            &alb.headers,
+            None,
+            alb.path.as_deref(),
+            None,
+            alb.is_base64_encoded
+                .then_some(alb.body.as_deref())
+                .flatten(),
+        ),
+        // A direct invocation: its JSON is our own to read (`direct_invocation`).
+        _ => return Ok(()),
+    };
+    if let Some(body) = body
+        && base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .is_err()
+    {
+        return Err(ApiError::BadShape(
+            "the event marks the body base64 (isBase64Encoded) but it is not valid base64".into(),
+        ));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(domain);
+    if let Some(host) = host {
+        let valid = !host.contains(['@', '/', '?', '#', '\\']) && host.parse::<Authority>().is_ok();
+        if !valid {
+            return Err(ApiError::BadShape(
+                "the Host header is not a host name".into(),
+            ));
+        }
+        let scheme = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok());
+        if scheme.is_some_and(|s| Scheme::parse(s).is_none()) {
+            return Err(ApiError::BadShape(
+                "X-Forwarded-Proto is neither http nor https".into(),
+            ));
+        }
+    }
+    if path.is_some_and(|p| !p.is_empty() && !p.starts_with('/')) {
+        return Err(ApiError::BadShape("the path does not start with /".into()));
+    }
+    if let Some(query) = query.filter(|q| !q.is_empty())
+        && format!("/?{query}").parse::<PathAndQuery>().is_err()
+    {
+        return Err(ApiError::BadShape(
+            "the query string holds characters a URL cannot".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The caller, from what AWS put in the event (never from what the client could write).
+fn client_of(request: &lambda_http::Request) -> Client {
+    let address = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        // The ALB appends the address it was connected from.
+        Some(RequestContext::Alb(_)) => forwarded_for_last(request.headers()),
+        _ => None,
+    };
+    let scheme = request
+        .uri()
+        .scheme_str()
+        .and_then(Scheme::parse)
+        .unwrap_or(Scheme::Https);
+    match address.and_then(|a| a.parse::<IpAddr>().ok()) {
+        Some(ip) => Client { ip, scheme },
+        None => Client {
+            scheme,
+            ..Client::unknown()
+        },
+    }
+}
+
+fn forwarded_for_last(headers: &HeaderMap) -> Option<String> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    Some(last.to_str().ok()?.rsplit(',').next()?.trim().to_owned())
 }
 
 async fn handle(app: Router, state: AppState, request: lambda_http::Request) -> Response {
@@ -54,6 +207,8 @@ async fn handle(app: Router, state: AppState, request: lambda_http::Request) -> 
     if let Some(prefix) = public_prefix(&request) {
         request.extensions_mut().insert(app::BasePath(prefix));
     }
+    let client = client_of(&request);
+    request.extensions_mut().insert(client);
     match app.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -18,7 +18,7 @@ use crate::config::{Runtime, Settings};
 use crate::error::ApiError;
 use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
-use crate::middleware::limits::{self, ConcurrencyCap};
+use crate::middleware::limits::{self, ConcurrencyCap, Uploads};
 use crate::middleware::{access_log, browser, request_id};
 use crate::state::AppState;
 
@@ -29,6 +29,8 @@ pub struct Hardening {
     pub keys: Option<Arc<ApiKeys>>,
     pub request_timeout: Duration,
     pub concurrency: ConcurrencyCap,
+    /// Bodies are read before a request takes a slot (`limits::read_body_first`).
+    pub uploads: Uploads,
     pub cors: Option<CorsLayer>,
     /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
     pub serve_metrics: bool,
@@ -41,6 +43,11 @@ impl Hardening {
             keys: ApiKeys::from_settings(settings)?,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             concurrency: ConcurrencyCap::new(settings.max_concurrent_requests as usize),
+            uploads: Uploads::new(
+                settings.min_upload_bytes_per_second,
+                settings.max_uploads_per_client,
+                settings.max_body_bytes,
+            ),
             cors: browser::cors(&settings.cors_allowed_origins)?,
             serve_metrics: settings.metrics_enabled && matches!(sink, Sink::Prometheus(_)),
         })
@@ -48,15 +55,20 @@ impl Hardening {
 
     /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
     /// then set, then propagated, then made current for error answers) → access log → CORS →
-    /// security headers → metrics → concurrency cap → timeout → the route. Each `.layer` below
-    /// wraps those before it, so the code lists them innermost first.
+    /// security headers → metrics → timeout → body read whole → concurrency cap → the route.
+    /// Each `.layer` below wraps those before it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         router
-            .layer(from_fn_with_state(self.request_timeout, limits::timeout))
+            // A slot is taken only once the body is in (`middleware::limits`).
             .layer(from_fn_with_state(
                 self.concurrency.clone(),
                 limits::shed_load,
             ))
+            .layer(from_fn_with_state(
+                self.uploads.clone(),
+                limits::read_body_first,
+            ))
+            .layer(from_fn_with_state(self.request_timeout, limits::timeout))
             .layer(from_fn(crate::metrics::track))
             .layer(browser::security_headers())
             .layer(option_layer(self.cors.clone()))
@@ -100,7 +112,8 @@ async fn not_found(req: Request) -> ApiError {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    /// Connection limits and the drain (`crate::serve`).
+    serve: crate::serve::Options,
 }
 
 impl Application {
@@ -124,9 +137,11 @@ impl Application {
             .with_context(|| format!("binding {address}"))?;
         Ok(Application {
             listener,
+            serve: crate::serve::Options::from_settings(
+                settings,
+                hardening.concurrency.readiness(),
+            ),
             router: router(state, &hardening),
-            // Headers get the same deadline as a whole request.
-            header_timeout: hardening.request_timeout,
         })
     }
 
@@ -142,19 +157,21 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish.
+    /// Serves until SIGTERM or Ctrl-C, drains (DRAIN_SECONDS), then lets in-flight requests
+    /// finish.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, closes idle connections and
-    /// lets in-flight requests finish (each is bounded by REQUEST_TIMEOUT_MS).
+    /// Serves until `shutdown` completes, then drains for DRAIN_SECONDS (health checks 503,
+    /// `Connection: close`, still serving), stops accepting, closes idle connections and lets
+    /// in-flight requests finish (each bounded by the request and connection deadlines).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        crate::serve::serve(self.listener, self.router, self.header_timeout, shutdown)
+        crate::serve::serve(self.listener, self.router, self.serve, shutdown)
             .await
             .context("serving HTTP")
     }
@@ -179,5 +196,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }

@@ -1,7 +1,25 @@
 //! Logging through `tracing`. `RUST_LOG` filters (default `info`); `LOG_FORMAT=json` gives one
 //! JSON object a line for log collectors such as CloudWatch.
+//!
+//! Logs carry values that clients chose (paths, names from URLs, header-derived ids). So that
+//! no such value can forge a line or drive a terminal:
+//! - JSON lines escape every value (serde_json);
+//! - text lines go through [`EscapedFields`], which escapes control characters (newlines,
+//!   `ESC`, C1 codes) and bidirectional-text overrides in every field, however it was recorded
+//!   (`%` Display included), and quotes strings;
+//! - colours (ANSI codes) only when stdout is a terminal and `NO_COLOR` is unset.
+//!
+//! Still, record untrusted strings as plain `&str` fields (`name = value.as_str()`), never with
+//! `%`: the text format then quotes them, so they cannot pose as further `key=value` fields.
 
+use std::fmt::{self, Write as _};
+use std::io::IsTerminal;
+
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
 
 pub fn init(format: &str) {
     let filter = EnvFilter::try_from_default_env()
@@ -16,6 +34,146 @@ pub fn init(format: &str) {
             .flatten_event(true)
             .with_span_list(false)
             .try_init(),
-        _ => builder.try_init(),
+        _ => builder
+            .with_ansi(colours())
+            .fmt_fields(EscapedFields)
+            .try_init(),
     };
+}
+
+/// ANSI colours only for a person at a terminal: never into files, pipes or log collectors.
+fn colours() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The text format's fields, `message` first as written, then `name=value`, every value
+/// escaped with [`escape`] (strings also quoted).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EscapedFields;
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer: &mut writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'a, 'writer> {
+    writer: &'a mut Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl EscapingVisitor<'_, '_> {
+    fn write(&mut self, field: &Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if field.name() == "message" {
+            write!(self.writer, "{separator}{}", Escaped(value))
+        } else {
+            let name = field.name().strip_prefix("r#").unwrap_or(field.name());
+            write!(self.writer, "{separator}{name}={}", Escaped(value))
+        };
+    }
+}
+
+impl Visit for EscapingVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, value);
+        } else {
+            // Quoted, as the default format does, so a value cannot pose as another field.
+            self.write(field, &format!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // `%value` arrives here too, as Display dressed as Debug: escaped all the same.
+        self.write(field, &format!("{value:?}"));
+    }
+}
+
+/// Writes its text with control characters and bidirectional overrides as `\u{..}` escapes.
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if needs_escape(c) {
+                write!(f, "\\u{{{:x}}}", u32::from(c))?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Control characters (C0 with newline and `ESC`, `DEL`, C1) and the Unicode marks that reorder
+/// how a line is displayed.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn untrusted_values_cannot_forge_lines_or_drive_a_terminal() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .fmt_fields(EscapedFields)
+            .with_writer(move || sink.clone())
+            .finish();
+        let hostile = "x\n2026-01-01T00:00:00Z  INFO forged=1 \u{1b}[31mred\u{202e}";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", route = hostile);
+            let _entered = span.enter();
+            tracing::info!(endpoint = %hostile, debugged = ?hostile, "got {}", hostile);
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(
+            text.contains(r"\u{a}2026") && text.contains(r"\u{1b}[31m"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"route="x\n2026"#),
+            "strings are quoted: {text}"
+        );
+    }
 }

@@ -50,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
                 // The usage plan is not under test here: let the key through.
                 .env("RATE_LIMIT_PER_SECOND", "1000000")
                 .env("RATE_LIMIT_BURST", "1000000")
+                // Its wrong keys all come from 127.0.0.1: not a guesser to throttle.
+                .env("KEY_FAILURES_PER_MINUTE", "1000000")
                 .env("LOG_FORMAT", "json")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

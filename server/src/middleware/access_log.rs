@@ -37,8 +37,9 @@ impl<B> MakeSpan<B> for RequestSpan {
             .map_or("unmatched", MatchedPath::as_str);
         tracing::info_span!(
             "request",
-            request_id = %super::request_id::of(request),
-            method = %request.method(),
+            // Plain `&str` fields, never `%`: quoted and escaped in text logs (`crate::telemetry`).
+            request_id = super::request_id::of(request),
+            method = request.method().as_str(),
             route,
             api_key = Empty,
             backend = Empty,

@@ -6,14 +6,24 @@
 //!   with every stored digest in constant time, so timing reveals neither a key nor its position.
 //! - Each key has its own token bucket (`governor`): a steady rate and a burst. Over the limit →
 //!   429 with `Retry-After`. Buckets are keyed by the key's *name*, never the key.
+//! - **Guessing.** Wrong keys are counted per client address ([`super::client::Client`]): past
+//!   KEY_FAILURES_PER_MINUTE (a leaky bucket: that many at once, then that many a minute),
+//!   every key the address presents, right or wrong, is answered 429 with `Retry-After` until
+//!   the bucket has leaked: were a right key still admitted, 200 against 429 would tell a
+//!   guesser when it had found one. The price: clients sharing an address (a NAT) share the
+//!   allowance. A missing key (401) is not a guess and is not counted.
+//! - **Short keys.** API_KEYS keys under [`MIN_KEY_CHARS`] characters stop start-up. API_KEYS_FILE
+//!   holds digests only, so its keys' lengths cannot be checked: make them long and random.
 //!
 //! Apply it with [`protect_predictions`] to the routes that predict; `/healthz`, `/metrics` and
 //! the HTML form stay open (the form has its own cross-site protection).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -25,6 +35,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::client::Client;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -34,6 +45,12 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Longest key worth hashing; API Gateway keys are 20–128 characters.
 const MAX_KEY_BYTES: usize = 256;
+
+/// Shortest key API_KEYS accepts (API Gateway's own minimum is 20).
+pub const MIN_KEY_CHARS: usize = 16;
+
+/// Wrong keys a client address may present a minute, unless configured.
+const DEFAULT_FAILURES_PER_MINUTE: u32 = 30;
 
 /// A key's name, for logs and metrics (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +66,7 @@ struct Key {
 /// server is open.
 pub struct ApiKeys {
     keys: Vec<Key>,
+    failures: FailureThrottle,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -76,6 +94,18 @@ impl ApiKeys {
                 if list.0.is_empty() {
                     bail!("API_KEYS is set but holds no key");
                 }
+                if let Some(n) = list
+                    .0
+                    .iter()
+                    .position(|k| k.chars().count() < MIN_KEY_CHARS)
+                {
+                    // Names the key by position only: the error must not print a key.
+                    bail!(
+                        "API_KEYS: key {} has fewer than {MIN_KEY_CHARS} characters; use long \
+                         random keys (e.g. `openssl rand -hex 24`)",
+                        n + 1
+                    );
+                }
                 // Development keys are named by position so logs can tell them apart.
                 list.0
                     .iter()
@@ -92,11 +122,13 @@ impl ApiKeys {
                 return Ok(None);
             }
         };
-        let keys = ApiKeys::new(named_digests, quota);
+        let keys =
+            ApiKeys::new(named_digests, quota).limit_failures(settings.key_failures_per_minute);
         tracing::info!(
             keys = keys.keys.len(),
             rate_per_second = settings.rate_limit_per_second,
             burst = settings.rate_limit_burst,
+            key_failures_per_minute = settings.key_failures_per_minute,
             "API keys required on prediction routes"
         );
         Ok(Some(Arc::new(keys)))
@@ -112,7 +144,14 @@ impl ApiKeys {
                     limiter: RateLimiter::direct(quota),
                 })
                 .collect(),
+            failures: FailureThrottle::new(DEFAULT_FAILURES_PER_MINUTE),
         }
+    }
+
+    /// Allows each client address `per_minute` wrong keys a minute (at least 1).
+    pub fn limit_failures(mut self, per_minute: u32) -> ApiKeys {
+        self.failures = FailureThrottle::new(per_minute);
+        self
     }
 
     /// The key whose digest matches `presented`'s. Every stored digest is compared, in
@@ -128,24 +167,111 @@ impl ApiKeys {
         found
     }
 
-    /// Checks a request's key and spends one token from its bucket.
-    pub fn admit(&self, header: Option<&[u8]>) -> Result<KeyName, ApiError> {
+    /// Checks a request's key, from `client` (its [`Client::limit_key`]), and spends one token
+    /// from the key's bucket. A client over its wrong-key allowance is refused before its key
+    /// is looked at.
+    pub fn admit(&self, header: Option<&[u8]>, client: IpAddr) -> Result<KeyName, ApiError> {
         let presented = header.ok_or(ApiError::Unauthorized)?;
         if presented.is_empty() {
             return Err(ApiError::Unauthorized);
         }
-        if presented.len() > MAX_KEY_BYTES {
-            return Err(ApiError::Forbidden);
+        if let Some(wait) = self.failures.blocked(client, Instant::now()) {
+            return Err(throttled(wait));
         }
-        let key = self.find(presented).ok_or(ApiError::Forbidden)?;
+        let key = (presented.len() <= MAX_KEY_BYTES)
+            .then(|| self.find(presented))
+            .flatten();
+        let Some(key) = key else {
+            self.failures.record(client, Instant::now());
+            return Err(ApiError::Forbidden);
+        };
         key.limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::Throttled {
-                // Whole seconds, rounded up: `Retry-After: 0` would invite a hot loop.
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
+            throttled(not_until.wait_time_from(DefaultClock::default().now()))
         })?;
         Ok(KeyName(key.name.clone()))
+    }
+}
+
+fn throttled(wait: Duration) -> ApiError {
+    ApiError::Throttled {
+        // Whole seconds, rounded up: `Retry-After: 0` would invite a hot loop.
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+/// Wrong keys per client address: a leaky bucket holding at most `per_minute` failures and
+/// forgiving `per_minute` a minute.
+struct FailureThrottle {
+    per_minute: f64,
+    clients: Mutex<Tracked>,
+}
+
+#[derive(Default)]
+struct Tracked {
+    /// Failures still owed (not yet forgiven) and when that was computed.
+    owed: HashMap<IpAddr, (f64, Instant)>,
+    last_sweep: Option<Instant>,
+}
+
+/// Addresses tracked at most (about 64 bytes each). Past it, forgiven ones are dropped; if all
+/// still owe, new addresses share one bucket ([`OVERFLOW`]), which fills fast under a flood.
+const MAX_TRACKED_CLIENTS: usize = 100_000;
+const OVERFLOW: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
+impl FailureThrottle {
+    fn new(per_minute: u32) -> FailureThrottle {
+        FailureThrottle {
+            per_minute: f64::from(per_minute.max(1)),
+            clients: Mutex::default(),
+        }
+    }
+
+    fn per_second(&self) -> f64 {
+        self.per_minute / 60.0
+    }
+
+    fn owed(&self, entry: Option<&(f64, Instant)>, now: Instant) -> f64 {
+        entry.map_or(0.0, |(owed, at)| {
+            (owed - now.saturating_duration_since(*at).as_secs_f64() * self.per_second()).max(0.0)
+        })
+    }
+
+    /// How long `client` must wait before its next key is looked at, if it must.
+    fn blocked(&self, client: IpAddr, now: Instant) -> Option<Duration> {
+        let tracked = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = match tracked.owed.get(&client) {
+            Some(entry) => Some(entry),
+            // An untracked address shares the overflow bucket only while the table is full.
+            None if tracked.owed.len() >= MAX_TRACKED_CLIENTS => tracked.owed.get(&OVERFLOW),
+            None => None,
+        };
+        let owed = self.owed(entry, now);
+        // Room for one more failure?
+        (owed + 1.0 > self.per_minute)
+            .then(|| Duration::from_secs_f64((owed + 1.0 - self.per_minute) / self.per_second()))
+    }
+
+    fn record(&self, client: IpAddr, now: Instant) {
+        let mut tracked = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut key = client;
+        if !tracked.owed.contains_key(&client) && tracked.owed.len() >= MAX_TRACKED_CLIENTS {
+            // Sweep forgiven addresses, at most once a second (a sweep visits every entry).
+            if tracked
+                .last_sweep
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+            {
+                tracked.last_sweep = Some(now);
+                let rate = self.per_second();
+                tracked.owed.retain(|_, (owed, at)| {
+                    *owed - now.saturating_duration_since(*at).as_secs_f64() * rate > 0.0
+                });
+            }
+            if tracked.owed.len() >= MAX_TRACKED_CLIENTS {
+                key = OVERFLOW;
+            }
+        }
+        let owed = self.owed(tracked.owed.get(&key), now);
+        tracked.owed.insert(key, (owed + 1.0, now));
     }
 }
 
@@ -204,7 +330,7 @@ pub async fn require_api_key(
         .headers()
         .get(API_KEY_HEADER)
         .map(|value| value.as_bytes());
-    let name = keys.admit(header)?;
+    let name = keys.admit(header, Client::of(&request).limit_key())?;
     tracing::Span::current().record("api_key", &*name.0);
     request.extensions_mut().insert(name);
     Ok(next.run(request).await)
@@ -230,6 +356,11 @@ pub fn protect_predictions(
 mod tests {
     use super::*;
 
+    use clap::Parser;
+
+    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const AWAY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+
     fn keys(rate: u32, burst: u32) -> ApiKeys {
         let quota = Quota::per_second(NonZeroU32::new(rate).unwrap())
             .allow_burst(NonZeroU32::new(burst).unwrap());
@@ -245,17 +376,23 @@ mod tests {
     #[test]
     fn a_missing_key_is_unauthorized_and_a_wrong_one_forbidden() {
         let keys = keys(10, 10);
-        assert!(matches!(keys.admit(None), Err(ApiError::Unauthorized)));
-        assert!(matches!(keys.admit(Some(b"")), Err(ApiError::Unauthorized)));
         assert!(matches!(
-            keys.admit(Some(b"nope")),
+            keys.admit(None, HOME),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            keys.admit(Some(b""), HOME),
+            Err(ApiError::Unauthorized)
+        ));
+        assert!(matches!(
+            keys.admit(Some(b"nope"), HOME),
             Err(ApiError::Forbidden)
         ));
         assert!(matches!(
-            keys.admit(Some(&[b'a'; 10_000])),
+            keys.admit(Some(&[b'a'; 10_000]), HOME),
             Err(ApiError::Forbidden)
         ));
-        let name = keys.admit(Some(b"bob-key-0123456789abcdef")).unwrap();
+        let name = keys.admit(Some(b"bob-key-0123456789abcdef"), HOME).unwrap();
         assert_eq!(&*name.0, "bob");
     }
 
@@ -263,14 +400,77 @@ mod tests {
     fn each_key_has_its_own_bucket_and_throttling_says_when_to_retry() {
         let keys = keys(1, 3);
         for _ in 0..3 {
-            keys.admit(Some(b"alice-key-0123456789abcdef")).unwrap();
+            keys.admit(Some(b"alice-key-0123456789abcdef"), HOME)
+                .unwrap();
         }
-        match keys.admit(Some(b"alice-key-0123456789abcdef")) {
+        match keys.admit(Some(b"alice-key-0123456789abcdef"), HOME) {
             Err(ApiError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected throttling, got {other:?}"),
         }
         // Bob's bucket is untouched by Alice's burst.
-        keys.admit(Some(b"bob-key-0123456789abcdef")).unwrap();
+        keys.admit(Some(b"bob-key-0123456789abcdef"), HOME).unwrap();
+    }
+
+    #[test]
+    fn wrong_keys_are_throttled_per_client_address_and_then_even_a_right_key_waits() {
+        let keys = keys(1000, 1000).limit_failures(3);
+        for _ in 0..3 {
+            assert!(matches!(
+                keys.admit(Some(b"guess-0123456789abcdef"), HOME),
+                Err(ApiError::Forbidden)
+            ));
+        }
+        for presented in [
+            &b"guess-0123456789abcdef"[..],
+            b"alice-key-0123456789abcdef",
+        ] {
+            match keys.admit(Some(presented), HOME) {
+                // 3 a minute: the next failure is forgiven within 20 s.
+                Err(ApiError::Throttled { retry_after_secs }) => {
+                    assert!((1..=20).contains(&retry_after_secs), "{retry_after_secs}")
+                }
+                other => panic!("expected throttling, got {other:?}"),
+            }
+        }
+        // Another address is untouched; a missing key is not a guess.
+        keys.admit(Some(b"alice-key-0123456789abcdef"), AWAY)
+            .unwrap();
+        assert!(matches!(
+            keys.admit(None, AWAY),
+            Err(ApiError::Unauthorized)
+        ));
+    }
+
+    #[test]
+    fn failures_are_forgiven_at_the_configured_rate() {
+        let throttle = FailureThrottle::new(60);
+        let start = Instant::now();
+        for _ in 0..60 {
+            assert_eq!(throttle.blocked(HOME, start), None);
+            throttle.record(HOME, start);
+        }
+        let wait = throttle.blocked(HOME, start).expect("full");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        // One a second is forgiven.
+        assert_eq!(throttle.blocked(HOME, start + Duration::from_secs(1)), None);
+        assert_eq!(throttle.blocked(AWAY, start), None);
+    }
+
+    #[test]
+    fn short_api_keys_stop_start_up_without_printing_them() {
+        let mut settings = Settings::try_parse_from(["churn-predict"]).unwrap();
+        settings.api_keys = Some(crate::config::ApiKeyList(vec![
+            "long-enough-key-0123".into(),
+            "short-key".into(),
+        ]));
+        let error = format!("{:#}", ApiKeys::from_settings(&settings).unwrap_err());
+        assert!(
+            error.contains("key 2 has fewer than 16 characters"),
+            "{error}"
+        );
+        assert!(!error.contains("short-key"), "{error}");
+        settings.api_keys = Some(crate::config::ApiKeyList(vec!["exactly-16-chars".into()]));
+        assert!(ApiKeys::from_settings(&settings).unwrap().is_some());
     }
 
     #[test]

@@ -3,14 +3,22 @@
 //! - [`refuse_cross_site`] follows the Fetch-metadata approach (as Go 1.25's
 //!   `http.CrossOriginProtection`): a state-changing request is refused when the browser says it
 //!   came from another site (`Sec-Fetch-Site: cross-site|same-site`) or, for browsers without
-//!   fetch metadata, when its `Origin` does not match `Host`. Requests with neither header are
-//!   not from a browser page (curl, SDKs) and pass: CSRF needs a victim's browser.
+//!   fetch metadata, when its `Origin` is not our own origin: scheme, host and port (default
+//!   ports filled in) must all match. Our host and port come from `Host`; our scheme is the one
+//!   the client used ([`super::client::Client`]): `http` for the plain server, `X-Forwarded-Proto`
+//!   when TRUSTED_PROXY_HOPS trusts a TLS-terminating proxy (ALB), and the URL `lambda_http`
+//!   built under Lambda (https, from API Gateway). So behind a TLS proxy that is not declared
+//!   trusted, browsers without fetch metadata cannot post the form (403): a refusal, never a
+//!   hole (`http://` pages of our own host, e.g. on a hostile network, never pass as `https://`).
+//!   Requests with neither header are not from a browser page (curl, SDKs) and pass: CSRF
+//!   needs a victim's browser.
 //! - [`security_headers`] adds CSP ([`CONTENT_SECURITY_POLICY`]; the form's pages set the
 //!   stricter [`PAGE_CONTENT_SECURITY_POLICY`]), `X-Content-Type-Options`,
 //!   `Referrer-Policy` and `X-Frame-Options` to every response that does not set its own.
 //! - [`cors`] allows the configured origins to call the JSON API; off when none are configured.
 
 use axum::extract::Request;
+use axum::http::uri::Authority;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -19,6 +27,7 @@ use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::client::{Client, Scheme};
 use crate::error::ApiError;
 
 /// The default for every response: own origin only; no plugins, no framing, forms post only
@@ -38,7 +47,10 @@ pub const PAGE_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src '
 /// `axum::middleware::from_fn(refuse_cross_site)` on the form's routes.
 pub async fn refuse_cross_site(request: Request, next: Next) -> Result<Response, ApiError> {
     if is_cross_site(&request) {
-        tracing::warn!("refused a cross-site {} request", request.method());
+        tracing::warn!(
+            method = request.method().as_str(),
+            "refused a cross-site request"
+        );
         return Err(ApiError::CrossSite);
     }
     Ok(next.run(request).await)
@@ -61,19 +73,40 @@ pub fn is_cross_site<B>(request: &axum::http::Request<B>) -> bool {
         return false;
     };
     // `Origin: null` (sandboxed frames, some redirects) is never our page.
-    let Some(origin_host) = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, host)| host)
-    else {
+    let Some(origin) = origin.to_str().ok().and_then(parse_origin) else {
         return true;
+    };
+    let scheme = match request.extensions().get::<Client>() {
+        Some(client) => client.scheme,
+        None => request
+            .uri()
+            .scheme_str()
+            .and_then(Scheme::parse)
+            .unwrap_or(Scheme::Http),
     };
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    host.is_none_or(|host| !origin_host.eq_ignore_ascii_case(host))
+    let own = host.and_then(|host| site(scheme, host));
+    own.is_none_or(|own| own != origin)
+}
+
+/// `(scheme, lower-case host, port)` of an `Origin` value (`https://bank.example[:port]`).
+fn parse_origin(origin: &str) -> Option<(Scheme, String, u16)> {
+    let (scheme, authority) = origin.split_once("://")?;
+    site(Scheme::parse(scheme)?, authority)
+}
+
+/// `(scheme, lower-case host, port)` for `host[:port]` reached with `scheme`. No user info,
+/// path or anything else: those are not origins.
+fn site(scheme: Scheme, authority: &str) -> Option<(Scheme, String, u16)> {
+    if authority.contains(['@', '/', '?', '#']) {
+        return None;
+    }
+    let authority: Authority = authority.parse().ok()?;
+    let port = authority.port_u16().unwrap_or(scheme.default_port());
+    Some((scheme, authority.host().to_ascii_lowercase(), port))
 }
 
 type HeaderLayer = SetResponseHeaderLayer<HeaderValue>;
@@ -143,10 +176,77 @@ mod tests {
             vec![("sec-fetch-site", "same-origin")],
             vec![("sec-fetch-site", "none")],
             vec![("origin", "http://bank.example:3000")],
-            vec![("origin", "https://BANK.example:3000")],
+            vec![("origin", "HTTP://BANK.example:3000")],
         ] {
             assert!(!is_cross_site(&post(&headers)), "{headers:?}");
         }
+    }
+
+    fn post_to(host: &str, scheme: Option<Scheme>, origin: &str) -> Request<()> {
+        let mut request = Request::post("/")
+            .header("host", host)
+            .header("origin", origin)
+            .body(())
+            .unwrap();
+        if let Some(scheme) = scheme {
+            request.extensions_mut().insert(Client {
+                ip: "192.0.2.1".parse().unwrap(),
+                scheme,
+            });
+        }
+        request
+    }
+
+    #[test]
+    fn the_origins_scheme_must_be_the_one_the_client_used() {
+        // The plain server speaks http: an https page (or the reverse) is another origin.
+        assert!(is_cross_site(&post_to(
+            "bank.example:3000",
+            None,
+            "https://bank.example:3000"
+        )));
+        assert!(is_cross_site(&post_to(
+            "bank.example",
+            Some(Scheme::Https),
+            "http://bank.example"
+        )));
+        // Behind a trusted TLS proxy (X-Forwarded-Proto: https), the https page is ours,
+        // default ports filled in on either side.
+        for (host, origin) in [
+            ("bank.example", "https://bank.example"),
+            ("bank.example:443", "https://bank.example"),
+            ("bank.example", "https://Bank.Example:443"),
+        ] {
+            assert!(
+                !is_cross_site(&post_to(host, Some(Scheme::Https), origin)),
+                "{host} {origin}"
+            );
+        }
+        assert!(!is_cross_site(&post_to(
+            "bank.example",
+            Some(Scheme::Http),
+            "http://bank.example:80"
+        )));
+        // Not origins at all.
+        for origin in [
+            "ftp://bank.example",
+            "https://user@bank.example",
+            "https://bank.example/x",
+            "bank.example",
+        ] {
+            assert!(
+                is_cross_site(&post_to("bank.example", Some(Scheme::Https), origin)),
+                "{origin}"
+            );
+        }
+        // Under Lambda the URL carries the scheme (lambda_http builds it from API Gateway's).
+        let request =
+            Request::post("https://abc.execute-api.eu-west-1.amazonaws.com/prod/api/predict-form")
+                .header("host", "abc.execute-api.eu-west-1.amazonaws.com")
+                .header("origin", "https://abc.execute-api.eu-west-1.amazonaws.com")
+                .body(())
+                .unwrap();
+        assert!(!is_cross_site(&request));
     }
 
     #[test]

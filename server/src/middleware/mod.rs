@@ -2,6 +2,7 @@
 //!
 //! - [`access_log`]: one span and one event per request, as structured fields.
 //! - [`auth`]: API keys and per-key throttling for prediction routes ([`auth::protect_predictions`]).
+//! - [`client`]: who sent a request (address, scheme), proxy-aware (TRUSTED_PROXY_HOPS).
 //! - [`browser`]: cross-site POST refusal for forms, security headers, CORS.
 //! - [`limits`]: request timeout and a load-shedding concurrency cap.
 //! - [`request_id`]: honour or make a request id, echo it, log it.
@@ -9,5 +10,6 @@
 pub mod access_log;
 pub mod auth;
 pub mod browser;
+pub mod client;
 pub mod limits;
 pub mod request_id;

@@ -22,8 +22,8 @@ pub async fn invoke_endpoint(
     Path(name): Path<String>,
     req: Request,
 ) -> Response {
-    // Debug-formatted: the name comes from the URL, and must not forge log lines.
-    tracing::debug!(endpoint = ?name, "InvokeEndpoint");
+    // A plain `&str` field: quoted and escaped in text logs (the name comes from the URL).
+    tracing::debug!(endpoint = name.as_str(), "InvokeEndpoint");
     let response = invocations(State(state), req).await;
     let status = response.status();
     if status == StatusCode::NO_CONTENT {

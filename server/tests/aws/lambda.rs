@@ -21,13 +21,13 @@ use crate::helpers::{Guard, LEAVER, SAMPLE, churn_predict, embedded_probability}
 use server::sagemaker::python_float::python_repr;
 
 #[derive(Debug)]
-enum Outcome {
+pub(crate) enum Outcome {
     Response(Value),
     Error(String),
 }
 
 impl Outcome {
-    fn response(self, name: &str) -> Value {
+    pub(crate) fn response(self, name: &str) -> Value {
         match self {
             Outcome::Response(v) => v,
             Outcome::Error(e) => panic!("{name}: the function reported an error: {e}"),
@@ -41,7 +41,7 @@ struct Harness {
 }
 
 /// A Lambda Runtime API on 127.0.0.1: hands out events, takes responses and errors.
-struct Runtime {
+pub(crate) struct Runtime {
     address: SocketAddr,
     events: mpsc::UnboundedSender<(String, String)>,
     harness: Arc<Harness>,
@@ -105,7 +105,7 @@ async fn init_error(body: Bytes) -> StatusCode {
 }
 
 impl Runtime {
-    async fn start() -> Runtime {
+    pub(crate) async fn start() -> Runtime {
         let (events, rx) = mpsc::unbounded_channel();
         let harness = Arc::new(Harness {
             next: tokio::sync::Mutex::new(rx),
@@ -131,7 +131,7 @@ impl Runtime {
         }
     }
 
-    async fn invoke(&mut self, event: &str) -> Outcome {
+    pub(crate) async fn invoke(&mut self, event: &str) -> Outcome {
         self.count += 1;
         let id = format!("request-{}", self.count);
         let (tx, rx) = oneshot::channel();
@@ -146,7 +146,7 @@ impl Runtime {
 
 /// The binary under test: `CHURN_PREDICT_BIN` may point at another build (e.g. release) to
 /// measure its cold start with the same harness.
-fn spawn_function(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> Guard {
+pub(crate) fn spawn_function(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> Guard {
     let mut cmd = function_command(runtime, ignore_stage, stdout);
     Guard {
         child: cmd.spawn().expect("the function starts"),
@@ -181,13 +181,13 @@ fn function_command(runtime: &Runtime, ignore_stage: bool, stdout: Stdio) -> std
     cmd
 }
 
-fn event(name: &str) -> String {
+pub(crate) fn event(name: &str) -> String {
     let path = format!("{}/../deploy/events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// An HTTP-shaped answer (API Gateway v1/v2, Function URL): status and the decoded body.
-fn http(outcome: Outcome, name: &str) -> (u64, String, Value) {
+pub(crate) fn http(outcome: Outcome, name: &str) -> (u64, String, Value) {
     let response = outcome.response(name);
     let status = response["statusCode"]
         .as_u64()
@@ -200,7 +200,7 @@ fn http(outcome: Outcome, name: &str) -> (u64, String, Value) {
     (status, body, response)
 }
 
-fn json(body: &str, name: &str) -> Value {
+pub(crate) fn json(body: &str, name: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{name}: body is not JSON ({e}): {body}"))
 }
 
