@@ -3,6 +3,7 @@
 //! - [`fields`]: the one table of input rules (drives API validation and the web form).
 //! - [`Customer`]: a valid profile, made only by parsing.
 //! - [`xgboost::Forest`]: a pure-Rust XGBoost evaluator; [`Model`] adds identity and threshold.
+//! - [`explain`]: exact SHAP explanations per field.
 //! - [`Predictor`]: the one seam every backend (embedded, SageMaker) implements.
 
 pub mod customer;
@@ -15,5 +16,6 @@ pub mod xgboost;
 pub use customer::{
     Customer, FEATURE_COUNT, FEATURE_NAMES, Features, Gender, Geography, InvalidCustomer,
 };
+pub use explain::{Direction, Effect, Explanation};
 pub use model::{BUNDLED_MODEL_CARD, BUNDLED_MODEL_JSON, Model};
 pub use predictor::{Label, PredictError, Prediction, Predictor};

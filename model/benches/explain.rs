@@ -1,0 +1,43 @@
+//! One customer's explanation with the bundled model (the bar: exact SHAP ≤ 10 µs). Compare with `python3 training/bench_xgboost.py`
+//! (XGBoost's `pred_contribs`) run in the same session on the same machine.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use model::fields::Input;
+use model::xgboost::ShapScratch;
+use model::{Customer, Model};
+
+fn bench(c: &mut Criterion) {
+    let model = Model::bundled().expect("bundled model loads");
+    let row = [
+        670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
+    ];
+    let customer = Customer::from_vector(&row.map(Input::Number), "data").unwrap();
+    let features = customer.features();
+    let mut scratch = ShapScratch::new();
+
+    c.bench_function("exact SHAP values, precomputed path tables", |b| {
+        b.iter(|| {
+            model
+                .forest()
+                .shap_values(black_box(&features), &mut scratch)
+        })
+    });
+    c.bench_function("exact SHAP values, XGBoost's recursive TreeSHAP", |b| {
+        b.iter(|| {
+            model
+                .forest()
+                .shap_values_recursive(black_box(&features), &mut scratch)
+        })
+    });
+    c.bench_function("approximate contributions (Saabas)", |b| {
+        b.iter(|| model.forest().approx_contributions(black_box(&features)))
+    });
+    c.bench_function("explain one customer (exact, per field, sorted)", |b| {
+        b.iter(|| model.explanation(black_box(&customer)))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
