@@ -3,12 +3,13 @@
 //! - [`fields`]: the one table of input rules (drives API validation and the web form).
 //! - [`Customer`]: a valid profile, made only by parsing.
 //! - [`xgboost::Forest`]: a pure-Rust XGBoost evaluator; [`Model`] adds identity and threshold.
-//! - [`explain`]: exact SHAP explanations per field.
+//! - [`explain`]: exact SHAP explanations per field; [`levers`]: retention levers.
 //! - [`Predictor`]: the one seam every backend (embedded, SageMaker) implements.
 
 pub mod customer;
 pub mod explain;
 pub mod fields;
+pub mod levers;
 mod model;
 pub mod predictor;
 pub mod xgboost;
@@ -17,5 +18,6 @@ pub use customer::{
     Customer, FEATURE_COUNT, FEATURE_NAMES, Features, Gender, Geography, InvalidCustomer,
 };
 pub use explain::{Direction, Effect, Explanation};
+pub use levers::Lever;
 pub use model::{BUNDLED_MODEL_CARD, BUNDLED_MODEL_JSON, Model};
 pub use predictor::{Label, PredictError, Prediction, Predictor};

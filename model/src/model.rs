@@ -4,6 +4,7 @@ use sha2::{Digest, Sha256};
 
 use crate::customer::{Customer, Features};
 use crate::explain::{Explanation, Method, Reason};
+use crate::levers::{self, Lever};
 use crate::predictor::Prediction;
 use crate::xgboost::{Forest, ModelError, ShapScratch};
 
@@ -94,6 +95,12 @@ impl Model {
             &values,
             Method::Approximate,
         ))
+    }
+
+    /// The changes the bank could make that would lower this customer's probability, best
+    /// first (see [`crate::levers`]).
+    pub fn levers(&self, customer: &Customer) -> Vec<Lever> {
+        levers::levers(self, customer)
     }
 
     /// The margin (log-odds) behind this customer's probability.
