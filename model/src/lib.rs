@@ -4,8 +4,10 @@
 //! - [`Customer`]: a valid profile, made only by parsing.
 //! - [`xgboost::Forest`]: a pure-Rust XGBoost evaluator; [`Model`] adds identity and threshold.
 //! - [`explain`]: exact SHAP explanations per field; [`levers`]: retention levers.
+//! - [`ModelCard`]: the model card, typed.
 //! - [`Predictor`]: the one seam every backend (embedded, SageMaker) implements.
 
+pub mod card;
 pub mod customer;
 pub mod explain;
 pub mod fields;
@@ -14,6 +16,7 @@ mod model;
 pub mod predictor;
 pub mod xgboost;
 
+pub use card::ModelCard;
 pub use customer::{
     Customer, FEATURE_COUNT, FEATURE_NAMES, Features, Gender, Geography, InvalidCustomer,
 };

@@ -2,6 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::card::ModelCard;
 use crate::customer::{Customer, Features};
 use crate::explain::{Explanation, Method, Reason};
 use crate::levers::{self, Lever};
@@ -25,13 +26,9 @@ pub struct Model {
 impl Model {
     /// The bundled model with the threshold from its card.
     pub fn bundled() -> Result<Model, ModelError> {
-        let card: serde_json::Value = serde_json::from_str(BUNDLED_MODEL_CARD)
+        let card = ModelCard::bundled()
             .map_err(|e| ModelError::Invalid(format!("bundled model card: {e}")))?;
-        let threshold = card
-            .get("threshold")
-            .and_then(serde_json::Value::as_f64)
-            .ok_or_else(|| ModelError::Invalid("bundled model card has no threshold".to_owned()))?;
-        Model::from_bytes(BUNDLED_MODEL_JSON.as_bytes(), threshold)
+        Model::from_bytes(BUNDLED_MODEL_JSON.as_bytes(), card.threshold)
     }
 
     /// Any XGBoost JSON/UBJSON model; "Will Exit" when the probability reaches `threshold`.

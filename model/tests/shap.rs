@@ -99,7 +99,9 @@ fn exact_shap_values_of_an_xgboost_1_7_model_match_xgboost_1_7() {
 #[test]
 fn explanations_add_up_to_the_margin_and_name_every_field_once() {
     let model = Model::bundled().unwrap();
-    let mut worst = 0.0f64;
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let (mut worst, mut worst_logit, mut highest) = (0.0f64, 0.0f64, 0.0f64);
+    let mut worst_logit_all = (0.0f64, 0.0f64);
     for row in common::read_fixture_csv(&fixture("parity.csv")) {
         let Ok(customer) = customer_of(&row.features) else {
             continue; // rows with missing values or synthetic values outside the field table
@@ -107,6 +109,16 @@ fn explanations_add_up_to_the_margin_and_name_every_field_once() {
         let explanation = model.explanation(&customer).unwrap();
         let margin = f64::from(model.margin(&customer));
         worst = worst.max((explanation.margin() - margin).abs());
+        // Against the reported probability (f32, widened), where its rounding allows it.
+        let p = model.predict_one(&customer).probability;
+        highest = highest.max(p);
+        let off = (explanation.margin() - logit(p)).abs();
+        if off > worst_logit_all.0 {
+            worst_logit_all = (off, p);
+        }
+        if p < 0.98 {
+            worst_logit = worst_logit.max((explanation.margin() - logit(p)).abs());
+        }
         let mut names: Vec<_> = explanation.effects.iter().map(|e| e.field.name).collect();
         assert!(
             explanation
@@ -119,8 +131,13 @@ fn explanations_add_up_to_the_margin_and_name_every_field_once() {
         names.dedup();
         assert_eq!(names.len(), 10);
     }
-    println!("max |baseline + Σ effect − margin| = {worst:e}");
+    println!(
+        "max |baseline + Σ effect − margin| = {worst:e}; − logit(p) for p < 0.98: \
+         {worst_logit:e}; for all p (up to {highest}): {:e} at p = {}",
+        worst_logit_all.0, worst_logit_all.1
+    );
     assert!(worst <= TOLERANCE, "{worst}");
+    assert!(worst_logit <= TOLERANCE, "{worst_logit}");
 }
 
 #[test]
