@@ -3,8 +3,14 @@
 Usage:
     python3 training/bench_xgboost.py [--model model/churn-xgb.json] [--calls 20000]
 
-Times booster.inplace_predict on one row (median and p99 µs per call) and on
-a 1,000-row batch (rows per second).
+Times, on one thread:
+- booster.inplace_predict on one row (median and p99 µs per call) and on a
+  1,000-row batch (rows per second);
+- exact SHAP values, booster.predict(pred_contribs=True): one row per call
+  (including the DMatrix it needs) and a 1,000-row DMatrix (µs per row: the
+  C++ TreeSHAP cost, Python overhead amortised); the same for the approximate
+  contributions (approx_contribs=True).
+Compare with `cargo bench -p model` run in the same session.
 """
 
 import argparse
@@ -60,6 +66,26 @@ def main() -> None:
     print(f"{BATCH_ROWS}-row batch: median {batch_us:.1f} µs/batch = "
           f"{batch_us * 1000 / BATCH_ROWS:.0f} ns/row, "
           f"{BATCH_ROWS / batch_us * 1e6:,.0f} rows/s")
+
+    names = booster.feature_names
+    batch_matrix = xgb.DMatrix(batch, missing=np.nan, feature_names=names, nthread=1)
+    for label, approx in [("exact SHAP (pred_contribs)", False),
+                          ("approximate contributions (approx_contribs)", True)]:
+        def explain_row():
+            matrix = xgb.DMatrix(row, missing=np.nan, feature_names=names, nthread=1)
+            return booster.predict(matrix, pred_contribs=True, approx_contribs=approx)
+
+        def explain_batch():
+            return booster.predict(batch_matrix, pred_contribs=True, approx_contribs=approx)
+
+        calls = max(args.calls // 10, 200)
+        time_calls(explain_row, WARMUP // 10)
+        one = time_calls(explain_row, calls)
+        time_calls(explain_batch, 3)
+        per_row = np.median(time_calls(explain_batch, 30)) / BATCH_ROWS
+        print(f"{label}: one row per call (with its DMatrix), {calls} calls: "
+              f"median {np.median(one):.1f} µs; {BATCH_ROWS}-row DMatrix: "
+              f"{per_row:.2f} µs/row")
 
 
 if __name__ == "__main__":

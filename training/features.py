@@ -22,6 +22,23 @@ FEATURE_NAMES = [
     "Geography_Spain",
 ]
 
+# The named field (model/src/fields.rs) each column comes from: explanations and the model
+# card speak of fields; geography's three one-hot columns are one field.
+FIELD_OF_FEATURE = {
+    "CreditScore": "credit_score",
+    "Gender": "gender",
+    "Age": "age",
+    "Tenure": "tenure",
+    "Balance": "balance",
+    "NumOfProducts": "num_of_products",
+    "HasCrCard": "has_cr_card",
+    "IsActiveMember": "is_active_member",
+    "EstimatedSalary": "estimated_salary",
+    "Geography_France": "geography",
+    "Geography_Germany": "geography",
+    "Geography_Spain": "geography",
+}
+
 GENDER_CODES = {"Female": 0.0, "Male": 1.0}
 GEOGRAPHIES = ["France", "Germany", "Spain"]
 NUMERIC_COLUMNS = [

@@ -6,7 +6,7 @@ Must run under XGBoost 1.7.6 (its JSON layout differs from 3.x). How it was run:
     /tmp/xgb17/bin/python training/legacy_fixture.py
 
 Writes model/tests/fixtures/legacy-1.7.json and legacy-1.7-parity.csv (same
-format as parity.csv). Trained on synthetic churn-like customers with a
+format as parity.csv, SHAP columns included). Trained on synthetic churn-like customers with a
 synthetic label (no real data): 20 trees, depth 4, explicit base_score 0.3,
 and NaNs in the training data so learned default directions vary.
 """
@@ -52,7 +52,7 @@ def synthetic_label(rng: np.random.Generator, X: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-dir", type=Path, default=FIXTURES)
-    parser.add_argument("--rows", type=int, default=300, help="parity CSV rows")
+    parser.add_argument("--rows", type=int, default=2000, help="parity CSV rows")
     args = parser.parse_args()
     if not xgb.__version__.startswith("1.7."):
         raise SystemExit(f"needs xgboost 1.7.x, found {xgb.__version__}")

@@ -1,15 +1,19 @@
-"""Generate a prediction-parity fixture for the Rust evaluator.
+"""Generate a prediction- and explanation-parity fixture for the Rust evaluator.
 
 Usage:
     python3 training/parity_fixture.py --model model/churn-xgb.json \
         --out model/tests/fixtures/parity.csv [--rows 2500] [--seed 7] \
         [--ubj-out model/tests/fixtures/churn-xgb.ubj]
 
-Synthesizes random customers (no real data), predicts them with XGBoost and
-writes a CSV: header = the 12 feature names + `probability`. Feature values
-are written as repr() of the exact float32 value (so they parse to the same
-f32 whether read as f32 or as f64-then-cast); missing values (NaN) are empty
-fields. `probability` is repr() of XGBoost's float32 output.
+Synthesizes random customers (no real data), predicts and explains them with
+XGBoost and writes a CSV: header = the 12 feature names, `probability`, then
+`shap_<feature>` for each feature and `shap_bias`. Feature values are written
+as repr() of the exact float32 value (so they parse to the same f32 whether
+read as f32 or as f64-then-cast); missing values (NaN) are empty fields.
+`probability` is repr() of XGBoost's float32 output. The `shap_*` columns are
+XGBoost's exact SHAP values (`pred_contribs=True`, no `approx_contribs`;
+log-odds, they sum to the margin), written as the shortest text that parses
+back to the same float32 (lossless, about half the length of repr()).
 """
 
 import argparse
@@ -76,20 +80,34 @@ def fmt(value: float) -> str:
     return "" if math.isnan(value) else repr(value)
 
 
+def fmt32(value: np.float32) -> str:
+    """The shortest decimal text that parses back to exactly this float32."""
+    text = str(np.float32(value))
+    if np.float32(text) != np.float32(value):
+        raise SystemExit(f"{text!r} does not round-trip")
+    return text
+
+
 def write_parity_csv(booster: xgb.Booster, X: np.ndarray, path: Path) -> np.ndarray:
-    """Predict float32 matrix X (NaN = missing), check inplace_predict against
-    DMatrix predict, write the parity CSV and return the probabilities."""
+    """Predict and explain float32 matrix X (NaN = missing), check inplace_predict
+    against DMatrix predict, write the parity CSV and return the probabilities."""
     proba = booster.inplace_predict(X, missing=np.nan)
     dmatrix = xgb.DMatrix(X, missing=np.nan, feature_names=booster.feature_names)
     if not np.array_equal(proba, booster.predict(dmatrix)):
         raise SystemExit("inplace_predict and DMatrix predict disagree")
+    # Exact path-dependent TreeSHAP (approx_contribs=False is the default).
+    shap = booster.predict(dmatrix, pred_contribs=True)
+    if shap.shape != (len(X), len(FEATURE_NAMES) + 1):
+        raise SystemExit(f"unexpected pred_contribs shape {shap.shape}")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(FEATURE_NAMES + ["probability"])
-        for row, p in zip(X, proba):
-            writer.writerow([fmt(float(v)) for v in row] + [repr(float(p))])
+        writer.writerow(FEATURE_NAMES + ["probability"]
+                        + [f"shap_{n}" for n in FEATURE_NAMES] + ["shap_bias"])
+        for row, p, s in zip(X, proba, shap):
+            writer.writerow([fmt(float(v)) for v in row] + [repr(float(p))]
+                            + [fmt32(v) for v in s])
     return proba
 
 

@@ -8,9 +8,7 @@ use model::Model;
 
 fn bench(c: &mut Criterion) {
     let model = Model::bundled().expect("bundled model loads");
-    let features = [
-        670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
-    ];
+    let features = model::Customer::sample().features();
     c.bench_function("predict one customer (bundled model)", |b| {
         b.iter(|| model.probability(black_box(&features)))
     });

@@ -291,6 +291,36 @@ impl Customer {
         })
     }
 
+    /// The same customer, made an active member or not. (Every flag value is valid.)
+    pub fn with_is_active_member(&self, active: bool) -> Customer {
+        Customer {
+            is_active_member: active,
+            ..self.clone()
+        }
+    }
+
+    /// The same customer, with or without a credit card. (Every flag value is valid.)
+    pub fn with_has_cr_card(&self, has_card: bool) -> Customer {
+        Customer {
+            has_cr_card: has_card,
+            ..self.clone()
+        }
+    }
+
+    /// The same customer holding `products` products, checked against the field table as
+    /// any input is (a count outside its range is refused, never made into a customer).
+    pub fn with_num_of_products(&self, products: u8) -> Result<Customer, InvalidCustomer> {
+        let field = &fields::NUM_OF_PRODUCTS;
+        let input = Input::Number(f64::from(products));
+        let n = field.rule.number(input).map_err(|problem| {
+            InvalidCustomer(vec![field.refuse(field.name.to_owned(), input, problem)])
+        })?;
+        Ok(Customer {
+            num_of_products: n as u8,
+            ..self.clone()
+        })
+    }
+
     pub fn credit_score(&self) -> u16 {
         self.credit_score
     }
@@ -422,6 +452,24 @@ mod tests {
                 "{value} at {position}: {err}"
             );
             assert!(err.contains(expected), "{value} at {position}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_changed_customer_differs_only_in_that_field_and_stays_valid() {
+        let customer = Customer::from_vector(&vector(&SAMPLE), At::named("data")).unwrap();
+        let inactive = customer.with_is_active_member(false);
+        let mut expected = SAMPLE.map(|v| v as f32);
+        expected[7] = 0.0;
+        assert_eq!(inactive.features(), expected);
+        let no_card = customer.with_has_cr_card(false);
+        assert_eq!(no_card.features()[6], 0.0);
+        let four = customer.with_num_of_products(4).unwrap();
+        assert_eq!(four.features()[5], 4.0);
+        assert_eq!(four.with_num_of_products(2).unwrap(), customer);
+        for bad in [0, 11, 255] {
+            let err = customer.with_num_of_products(bad).unwrap_err().to_string();
+            assert!(err.contains("from 1 to 10"), "{bad}: {err}");
         }
     }
 

@@ -2,10 +2,12 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::card::ModelCard;
 use crate::customer::{Customer, Features};
-use crate::explain::{self, Reason};
+use crate::explain::{Explanation, Method, Reason};
+use crate::levers::{self, Lever};
 use crate::scoring::Prediction;
-use crate::xgboost::{Forest, ModelError};
+use crate::xgboost::{Forest, ModelError, ShapScratch};
 
 /// The bundled model, compiled into every binary so it runs with no files beside it.
 /// Reproduce it with `training/train.py`.
@@ -24,13 +26,9 @@ pub struct Model {
 impl Model {
     /// The bundled model with the threshold from its card.
     pub fn bundled() -> Result<Model, ModelError> {
-        let card: serde_json::Value = serde_json::from_str(BUNDLED_MODEL_CARD)
+        let card = ModelCard::bundled()
             .map_err(|e| ModelError::Invalid(format!("bundled model card: {e}")))?;
-        let threshold = card
-            .get("threshold")
-            .and_then(serde_json::Value::as_f64)
-            .ok_or_else(|| ModelError::Invalid("bundled model card has no threshold".to_owned()))?;
-        Model::from_bytes(BUNDLED_MODEL_JSON.as_bytes(), threshold)
+        Model::from_bytes(BUNDLED_MODEL_JSON.as_bytes(), card.threshold)
     }
 
     /// Any XGBoost JSON/UBJSON model; "Will Exit" when the probability reaches `threshold`.
@@ -64,12 +62,49 @@ impl Model {
         )
     }
 
-    /// Each field's effect on this customer's prediction, strongest first (`None` if the
-    /// model file lacks the statistics explanations need).
+    /// Each field's exact effect on this customer's prediction, strongest first (`None` if
+    /// the model file lacks the statistics explanations need).
     pub fn explain(&self, customer: &Customer) -> Option<Vec<Reason>> {
-        self.forest
-            .contributions(&customer.features())
-            .map(|c| explain::reasons(&c))
+        self.explanation(customer).map(|e| e.reasons())
+    }
+
+    /// Why the model scores this customer as it does: exact SHAP values per field and the
+    /// baseline they add to (`None` if the model file cannot explain). Allocation-free for
+    /// models whose trees all have tables, as the bundled one; for others see
+    /// [`Model::explanation_with`].
+    pub fn explanation(&self, customer: &Customer) -> Option<Explanation> {
+        self.explanation_with(customer, &mut ShapScratch::new())
+    }
+
+    /// [`Model::explanation`] with a caller-kept scratch buffer, so that explaining many
+    /// customers with a model of very deep trees allocates once.
+    pub fn explanation_with(
+        &self,
+        customer: &Customer,
+        scratch: &mut ShapScratch,
+    ) -> Option<Explanation> {
+        let values = self.forest.shap_values(&customer.features(), scratch)?;
+        Some(Explanation::from_contributions(&values, Method::Exact))
+    }
+
+    /// XGBoost's approximate (Saabas) explanation, for `?explain=approx`.
+    pub fn approx_explanation(&self, customer: &Customer) -> Option<Explanation> {
+        let values = self.forest.approx_contributions(&customer.features())?;
+        Some(Explanation::from_contributions(
+            &values,
+            Method::Approximate,
+        ))
+    }
+
+    /// The changes the bank could make that would lower this customer's probability, best
+    /// first (see [`crate::levers`]).
+    pub fn levers(&self, customer: &Customer) -> Vec<Lever> {
+        levers::levers(self, customer)
+    }
+
+    /// The margin (log-odds) behind this customer's probability.
+    pub fn margin(&self, customer: &Customer) -> f32 {
+        self.forest.margin(&customer.features())
     }
 
     /// `churn-xgb-` and the first 12 hex digits of the model file's SHA-256.

@@ -1,10 +1,13 @@
-//! The prediction path allocates nothing: a counting global allocator watches it.
+//! The prediction and explanation paths allocate nothing (beyond a reusable scratch buffer,
+//! which the bundled model never needs): a counting global allocator watches them.
 //! (Its own test binary, so no other test's allocations are counted.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use model::fields::{At, Input};
+use model::xgboost::ShapScratch;
 use model::{Customer, Model};
 
 struct Counting;
@@ -27,8 +30,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is global, so the tests take turns (another test's allocations would count).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn parsing_and_predicting_a_valid_customer_allocates_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let model = Model::bundled().unwrap();
     let sample = model::SAMPLE_VECTOR.map(Input::Number);
 
@@ -51,5 +58,72 @@ fn parsing_and_predicting_a_valid_customer_allocates_nothing() {
         0,
         "the prediction path allocated {} times",
         after - before
+    );
+}
+
+fn sample() -> Customer {
+    let values = [
+        670.0, 1.0, 38.0, 7.0, 0.0, 2.0, 1.0, 1.0, 77864.41, 1.0, 0.0, 0.0,
+    ];
+    Customer::from_vector(&values.map(Input::Number), At::named("data")).unwrap()
+}
+
+#[test]
+fn explaining_a_customer_exactly_allocates_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let model = Model::bundled().unwrap();
+    let customer = sample();
+    let mut features = customer.features();
+    features[3] = f32::NAN; // a missing value takes the default directions
+    let mut scratch = ShapScratch::new();
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut sum = 0.0;
+    for _ in 0..1000 {
+        let explanation = model.explanation(std::hint::black_box(&customer)).unwrap();
+        sum += explanation.baseline + explanation.effects[0].effect;
+        let approx = model
+            .approx_explanation(std::hint::black_box(&customer))
+            .unwrap();
+        sum += approx.effects[0].effect;
+        let values = model
+            .forest()
+            .shap_values(std::hint::black_box(&features), &mut scratch)
+            .unwrap();
+        sum += f64::from(values[0]);
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    assert!(sum.is_finite());
+    assert_eq!(
+        after - before,
+        0,
+        "the explanation path allocated {} times",
+        after - before
+    );
+}
+
+#[test]
+fn the_recursive_method_allocates_only_its_scratch_buffer_once() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let model = Model::bundled().unwrap();
+    let features = sample().features();
+    let mut scratch = ShapScratch::new();
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let mut sum = 0.0f32;
+    for _ in 0..100 {
+        sum += model
+            .forest()
+            .shap_values_recursive(std::hint::black_box(&features), &mut scratch)
+            .unwrap()[0];
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    assert!(sum.is_finite());
+    assert_eq!(
+        after - before,
+        1,
+        "one allocation: the scratch buffer growing"
     );
 }

@@ -6,11 +6,14 @@
 //! a missing value (NaN) follows the node's default direction, leaf values summed in `f32`
 //! onto the base margin, then XGBoost's sigmoid.
 
+mod shap;
 mod ubjson;
 
 use serde_json::Value;
 
 use crate::customer::{FEATURE_COUNT, FEATURE_NAMES, Features};
+
+pub use shap::{Contributions, ShapScratch};
 
 /// Why a model file cannot be served. Every message says what was found and what is needed.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -46,9 +49,11 @@ pub struct Forest {
     nodes: Vec<Node>,
     roots: Vec<u32>,
     base_margin: f32,
-    /// Each node's expected leaf value over the training data (cover-weighted), parallel to
-    /// `nodes`, for explanations. `None` if the file lacks the `sum_hessian` statistics.
-    means: Option<Vec<f32>>,
+    /// What explanations need, parallel to `nodes`. `None` if the file lacks usable
+    /// `sum_hessian` statistics (then the model predicts but cannot explain).
+    stats: Option<Stats>,
+    /// Exact TreeSHAP, prepared at load. `None` when `stats` is, or the trees are too deep.
+    shap: Option<shap::Plan>,
     /// The XGBoost version that saved the model, as `major.minor.patch`.
     pub xgboost_version: String,
 }
@@ -116,7 +121,8 @@ impl Forest {
             nodes: Vec::new(),
             roots: Vec::with_capacity(trees.len()),
             base_margin,
-            means: Some(Vec::new()),
+            stats: Some(Stats::default()),
+            shap: None,
             xgboost_version: version(doc),
         };
         for (i, tree) in trees.iter().enumerate() {
@@ -127,6 +133,10 @@ impl Forest {
         if forest.roots.is_empty() {
             return Err(ModelError::Invalid("the model has no trees".to_owned()));
         }
+        forest.shap = forest
+            .stats
+            .as_ref()
+            .and_then(|stats| shap::Plan::new(&forest, stats));
         Ok(forest)
     }
 
@@ -212,17 +222,20 @@ impl Forest {
             self.nodes.push(node);
         }
         self.roots.push(global(0)?);
-        self.add_means(tree, offset)
+        self.add_stats(tree, offset)
     }
 
-    /// XGBoost's node mean values (`FillNodeMeanValue`): a leaf's value, or the children's
-    /// means weighted by their hessian sums. Children follow parents, so one backward pass.
-    fn add_means(&mut self, tree: &Value, offset: usize) -> Result<(), String> {
-        let Some(means) = &mut self.means else {
+    /// Reads the tree's covers (`sum_hessian`, which XGBoost's TreeSHAP uses as cover) and
+    /// computes XGBoost's node mean values (`FillNodeMeanValues`): a leaf's value, or the
+    /// children's means weighted by their covers, in `f32`. Children follow parents, so one
+    /// backward pass. Covers that are missing, negative, not finite, or zero at a split leave
+    /// the model unable to explain (`stats = None`); a wrong length is an invalid file.
+    fn add_stats(&mut self, tree: &Value, offset: usize) -> Result<(), String> {
+        let Some(stats) = &mut self.stats else {
             return Ok(());
         };
         let Some(hessians) = tree.get("sum_hessian").and_then(Value::as_array) else {
-            self.means = None;
+            self.stats = None;
             return Ok(());
         };
         let nodes = &self.nodes[offset..];
@@ -233,30 +246,40 @@ impl Forest {
                 nodes.len()
             ));
         }
-        let hessian = |i: usize| {
-            hessians[i]
-                .as_f64()
-                .map(|h| h as f32)
-                .ok_or("a hessian sum is not a number")
-        };
-        let mut tree_means = vec![0.0f32; nodes.len()];
+        let mut covers = Vec::with_capacity(nodes.len());
+        for (h, node) in hessians.iter().zip(nodes) {
+            let h = h.as_f64().ok_or("a hessian sum is not a number")? as f32;
+            let usable = h.is_finite() && (h > 0.0 || (h == 0.0 && node.feature == LEAF));
+            if !usable {
+                self.stats = None;
+                return Ok(());
+            }
+            covers.push(h);
+        }
+        let mut means = vec![0.0f32; nodes.len()];
         for i in (0..nodes.len()).rev() {
             let node = nodes[i];
-            tree_means[i] = if node.feature == LEAF {
+            means[i] = if node.feature == LEAF {
                 node.value
             } else {
                 let (l, r) = (node.left as usize - offset, node.right as usize - offset);
-                let mut mean = tree_means[l] * hessian(l)?;
-                mean += tree_means[r] * hessian(r)?;
-                mean / hessian(i)?
+                let mut mean = means[l] * covers[l];
+                mean += means[r] * covers[r];
+                mean / covers[i]
             };
         }
-        means.extend(tree_means);
+        stats.means.extend(means);
+        stats.covers.extend(covers);
         Ok(())
     }
 
     /// The probability of class 1 ("Will Exit"), exactly as XGBoost computes it.
     pub fn predict(&self, x: &Features) -> f32 {
+        sigmoid(self.margin(x))
+    }
+
+    /// The margin (log-odds) behind [`Forest::predict`]: XGBoost's `output_margin=True`.
+    pub fn margin(&self, x: &Features) -> f32 {
         let mut margin = self.base_margin;
         // A walk down one tree is a chain of dependent loads; walking several trees in
         // lock-step lets the CPU overlap the chains. Leaves are still added in tree order,
@@ -280,7 +303,7 @@ impl Forest {
             }
             margin += node.value;
         }
-        sigmoid(margin)
+        margin
     }
 
     /// One level down from `node`; a leaf stays where it is.
@@ -304,12 +327,13 @@ impl Forest {
         (if go_left { node.left } else { node.right }) as usize
     }
 
-    /// Each feature's contribution to the margin (log-odds) and, last, the bias: XGBoost's
-    /// `pred_contribs=True, approx_contribs=True` (Saabas: the change in a node's expected
-    /// value along the path is credited to the split's feature). They sum to the margin.
-    /// `None` when the model file carries no hessian sums.
-    pub fn contributions(&self, x: &Features) -> Option<[f32; FEATURE_COUNT + 1]> {
-        let means = self.means.as_ref()?;
+    /// Each feature's *approximate* contribution to the margin (log-odds) and, last, the
+    /// bias: XGBoost's `pred_contribs=True, approx_contribs=True` (Saabas: the change in a
+    /// node's expected value along the path is credited to the split's feature). They sum to
+    /// the margin. `None` when the model file carries no usable hessian sums.
+    /// Exact SHAP values are [`Forest::shap_values`].
+    pub fn approx_contributions(&self, x: &Features) -> Option<Contributions> {
+        let means = &self.stats.as_ref()?.means;
         let mut out = [0.0f32; FEATURE_COUNT + 1];
         for &root in &self.roots {
             let mut index = root as usize;
@@ -328,9 +352,74 @@ impl Forest {
         Some(out)
     }
 
+    /// Each feature's exact SHAP value (log-odds) and, last, the bias: XGBoost's
+    /// `pred_contribs=True` (path-dependent TreeSHAP, covers from `sum_hessian`). They sum to
+    /// the margin. Uses the tables prepared at load (see `shap.rs`); `scratch` is only
+    /// touched for trees too large for tables, so with the bundled model it stays empty.
+    /// `None` when the model file carries no usable hessian sums or its trees are deeper
+    /// than 256 levels.
+    pub fn shap_values(&self, x: &Features, scratch: &mut ShapScratch) -> Option<Contributions> {
+        Some(self.shap.as_ref()?.tables(self, x, scratch))
+    }
+
+    /// The same values by XGBoost's own recursive algorithm, with its `f32` arithmetic
+    /// operation for operation: the reference the tables are checked against, and the
+    /// slower method measured beside them in `benches/explain.rs`.
+    pub fn shap_values_recursive(
+        &self,
+        x: &Features,
+        scratch: &mut ShapScratch,
+    ) -> Option<Contributions> {
+        Some(self.shap.as_ref()?.recursive(self, x, scratch))
+    }
+
+    /// Whether this model can explain its predictions (exactly or approximately).
+    pub fn can_explain(&self) -> bool {
+        self.shap.is_some()
+    }
+
     pub fn num_trees(&self) -> usize {
         self.roots.len()
     }
+
+    /// How many leaves the forest has.
+    pub fn num_leaves(&self) -> usize {
+        self.nodes.iter().filter(|n| n.feature == LEAF).count()
+    }
+
+    /// The deepest tree's depth (edges from the root to its farthest leaf).
+    pub fn max_depth(&self) -> usize {
+        self.roots
+            .iter()
+            .map(|&root| self.depth_below(root as usize))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Depth of the subtree at `index`, without recursion (a hostile file may be deep).
+    fn depth_below(&self, index: usize) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(index, 0usize)];
+        while let Some((i, depth)) = stack.pop() {
+            let node = self.nodes[i];
+            if node.feature == LEAF {
+                deepest = deepest.max(depth);
+            } else {
+                stack.push((node.left as usize, depth + 1));
+                stack.push((node.right as usize, depth + 1));
+            }
+        }
+        deepest
+    }
+}
+
+/// Per-node statistics for explanations, parallel to `Forest::nodes`.
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    /// Each node's expected leaf value over the training data (cover-weighted).
+    means: Vec<f32>,
+    /// Each node's cover: the hessian sum of the training rows that reached it.
+    covers: Vec<f32>,
 }
 
 /// XGBoost's `common::Sigmoid`, in `f32`.

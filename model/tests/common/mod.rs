@@ -1,14 +1,20 @@
 //! Reading the fixture CSVs that `training/` writes: the 12 features (an empty cell is a
 //! missing value) followed by XGBoost's outputs.
 
+#![allow(dead_code)] // each test binary uses its own part of these helpers
+
 use std::path::Path;
 
+use model::xgboost::Contributions;
 use model::{FEATURE_COUNT, FEATURE_NAMES, Features};
 
 /// One row: the features and the numbers XGBoost wrote after them.
 pub struct Row {
     pub features: Features,
     pub outputs: Vec<f64>,
+    /// XGBoost's exact SHAP values (the `shap_*` columns, parsed as the `f32`s they are),
+    /// when the fixture has them.
+    pub shap: Option<Contributions>,
 }
 
 pub fn read_fixture_csv(path: &Path) -> Vec<Row> {
@@ -20,6 +26,13 @@ pub fn read_fixture_csv(path: &Path) -> Vec<Row> {
         FEATURE_NAMES,
         "fixture columns start with the model's features"
     );
+    // Where the SHAP columns are, in the model's feature order and then the bias.
+    let shap_columns: Option<Vec<usize>> = FEATURE_NAMES
+        .iter()
+        .map(|n| format!("shap_{n}"))
+        .chain(["shap_bias".to_owned()])
+        .map(|name| header.iter().position(|h| *h == name))
+        .collect();
     lines
         .map(|line| {
             let cells: Vec<&str> = line.split(',').collect();
@@ -33,7 +46,18 @@ pub fn read_fixture_csv(path: &Path) -> Vec<Row> {
                 .iter()
                 .map(|c| c.parse().expect("a number"))
                 .collect();
-            Row { features, outputs }
+            let shap = shap_columns.as_ref().map(|columns| {
+                let mut values = [0.0f32; FEATURE_COUNT + 1];
+                for (value, &column) in values.iter_mut().zip(columns) {
+                    *value = cells[column].parse().expect("an f32");
+                }
+                values
+            });
+            Row {
+                features,
+                outputs,
+                shap,
+            }
         })
         .collect()
 }
