@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
 use crate::middleware::limits::{self, ConcurrencyCap};
-use crate::middleware::{access_log, browser, request_id};
+use crate::middleware::{access_log, browser, compress, request_id};
 use crate::state::AppState;
 
 /// The protections around the routes, from the configuration (see `crate::middleware`).
@@ -32,6 +32,9 @@ pub struct Hardening {
     pub cors: Option<CorsLayer>,
     /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
     pub serve_metrics: bool,
+    /// Compress HTML, CSS and JSON answers (`middleware::compress`). Off unless the entry point
+    /// turns it on ([`Hardening::compressing`]): the plain server does, Lambda does not.
+    pub compress: bool,
 }
 
 impl Hardening {
@@ -43,15 +46,23 @@ impl Hardening {
             concurrency: ConcurrencyCap::new(settings.max_concurrent_requests as usize),
             cors: browser::cors(&settings.cors_allowed_origins)?,
             serve_metrics: settings.metrics_enabled && matches!(sink, Sink::Prometheus(_)),
+            compress: false,
         })
+    }
+
+    /// Turns compression on or off (`middleware::compress`).
+    pub fn compressing(mut self, on: bool) -> Hardening {
+        self.compress = on;
+        self
     }
 
     /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
     /// then set, then propagated, then made current for error answers) → access log → CORS →
-    /// security headers → metrics → concurrency cap → timeout → the route. Each `.layer` below
-    /// wraps those before it, so the code lists them innermost first.
+    /// security headers → metrics → concurrency cap → timeout → the route, with compression
+    /// (when on) just inside the access log. Each `.layer` below wraps those before it, so the
+    /// code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
-        router
+        let router = router
             .layer(from_fn_with_state(self.request_timeout, limits::timeout))
             .layer(from_fn_with_state(
                 self.concurrency.clone(),
@@ -59,7 +70,14 @@ impl Hardening {
             ))
             .layer(from_fn(crate::metrics::track))
             .layer(browser::security_headers())
-            .layer(option_layer(self.cors.clone()))
+            .layer(option_layer(self.cors.clone()));
+        // (Not `option_layer`: compressed and plain bodies are different types.)
+        let router = if self.compress {
+            router.layer(compress::layer())
+        } else {
+            router
+        };
+        router
             .layer(access_log::layer())
             .layer(from_fn(request_id::scope))
             .layer(request_id::propagate_layer())
@@ -117,7 +135,9 @@ impl Application {
         state: AppState,
     ) -> anyhow::Result<Application> {
         let sink = Sink::for_runtime(runtime).install();
-        let hardening = Hardening::from_settings(settings, &sink)?;
+        // Only the plain server compresses (`middleware::compress`).
+        let hardening =
+            Hardening::from_settings(settings, &sink)?.compressing(runtime == Runtime::Server);
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address)
             .await

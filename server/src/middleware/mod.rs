@@ -3,11 +3,13 @@
 //! - [`access_log`]: one span and one event per request, as structured fields.
 //! - [`auth`]: API keys and per-key throttling for prediction routes ([`auth::protect_predictions`]).
 //! - [`browser`]: cross-site POST refusal for forms, security headers, CORS.
+//! - [`compress`]: gzip/brotli for HTML, CSS and JSON answers big enough to gain.
 //! - [`limits`]: request timeout and a load-shedding concurrency cap.
 //! - [`request_id`]: honour or make a request id, echo it, log it.
 
 pub mod access_log;
 pub mod auth;
 pub mod browser;
+pub mod compress;
 pub mod limits;
 pub mod request_id;
