@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
 use crate::middleware::limits::{self, ConcurrencyCap};
+use crate::middleware::session::PageAccess;
 use crate::middleware::{access_log, browser, compress, request_id};
 use crate::state::AppState;
 
@@ -32,6 +33,8 @@ pub struct Hardening {
     pub cors: Option<CorsLayer>,
     /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
     pub serve_metrics: bool,
+    /// Who may use the web pages: a sign-in with an API key, or anyone, throttled per address.
+    pub pages: PageAccess,
     /// Compress HTML, CSS and JSON answers (`middleware::compress`). Off unless the entry point
     /// turns it on ([`Hardening::compressing`]): the plain server does, Lambda does not.
     pub compress: bool,
@@ -40,13 +43,15 @@ pub struct Hardening {
 impl Hardening {
     /// `sink` is where metrics go (installed by the entry point for its runtime).
     pub fn from_settings(settings: &Settings, sink: &Sink) -> anyhow::Result<Hardening> {
+        let keys = ApiKeys::from_settings(settings)?;
         Ok(Hardening {
-            keys: ApiKeys::from_settings(settings)?,
+            pages: PageAccess::from_settings(settings, keys.clone())?,
+            compress: false,
+            keys,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             concurrency: ConcurrencyCap::new(settings.max_concurrent_requests as usize),
             cors: browser::cors(&settings.cors_allowed_origins)?,
             serve_metrics: settings.metrics_enabled && matches!(sink, Sink::Prometheus(_)),
-            compress: false,
         })
     }
 
@@ -91,8 +96,10 @@ impl Hardening {
 pub fn router(state: AppState, hardening: &Hardening) -> Router {
     let predictions = crate::api::prediction_routes().merge(crate::sagemaker::invocation_routes());
     let predictions = protect_predictions(predictions, hardening.keys.clone());
-    // The form stays open (people have no API key), guarded against cross-site posts instead.
-    let form = crate::web::routes(&state).route_layer(from_fn(browser::refuse_cross_site));
+    // The pages: people have no API key header; the page guard (`middleware::session`) wants a
+    // signed-in person when keys are configured. Every post is guarded against other sites.
+    let form = crate::web::routes(&state, hardening.pages.clone())
+        .route_layer(from_fn(browser::refuse_cross_site));
     let mut routes = Router::new()
         .merge(form)
         .merge(predictions)

@@ -6,6 +6,8 @@
 //! - [`compress`]: gzip/brotli for HTML, CSS and JSON answers big enough to gain.
 //! - [`limits`]: request timeout and a load-shedding concurrency cap.
 //! - [`request_id`]: honour or make a request id, echo it, log it.
+//! - [`session`]: who may use the web pages (sign-in with an API key, or open and throttled
+//!   per client address).
 
 pub mod access_log;
 pub mod auth;
@@ -13,3 +15,4 @@ pub mod browser;
 pub mod compress;
 pub mod limits;
 pub mod request_id;
+pub mod session;
