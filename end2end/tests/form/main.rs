@@ -264,7 +264,9 @@ async fn no_url_the_browser_visits_carries_a_value_of_the_profile() {
     };
     let server = start_server().await;
     let page = browser.desktop_page().await;
-    let requests: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+    /// A request Chromium made: method, URL and body.
+    type Seen = (String, String, Option<String>);
+    let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let recorded = Arc::clone(&requests);
     page.on_request(move |request| {
         let recorded = Arc::clone(&recorded);
