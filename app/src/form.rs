@@ -28,6 +28,38 @@ impl Submitted {
         (!values.is_empty()).then_some(Submitted(values))
     }
 
+    /// A posted form's `(name, value)` pairs, in order: the table's fields, anything else
+    /// ignored. Unlike [`Submitted::from_pairs`], a post with no field is still a submission
+    /// (every field missing). `Err(name)` when a field of the table was sent twice: a browser
+    /// never does that, and which value to believe would be a guess.
+    pub fn from_posted<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, &'static str> {
+        let mut values = BTreeMap::new();
+        for (name, value) in pairs {
+            let Some(field) = model::fields::field(name) else {
+                continue;
+            };
+            if values
+                .insert(field.name.to_owned(), value.to_owned())
+                .is_some()
+            {
+                return Err(field.name);
+            }
+        }
+        Ok(Submitted(values))
+    }
+
+    /// The example customer (the table's examples), to fill in the form.
+    pub fn example() -> Self {
+        Submitted(
+            FIELDS
+                .iter()
+                .map(|f| (f.name.to_owned(), f.example.to_owned()))
+                .collect(),
+        )
+    }
+
     /// The value typed for a field; empty when it was left out.
     pub fn get(&self, name: &str) -> &str {
         self.0.get(name).map_or("", String::as_str)
@@ -62,6 +94,11 @@ pub enum Outcome {
     /// words; the backend's own error text (which may name internals) is only logged, under
     /// the request id shown with the message.
     Unavailable(Failure),
+    /// Too many predictions for now from this visitor (their key's or address's allowance);
+    /// nothing was predicted.
+    Throttled {
+        retry_after_secs: u64,
+    },
 }
 
 /// A backend failure as people see it.
@@ -252,15 +289,6 @@ pub fn control(field: &Field) -> Control {
     }
 }
 
-/// The example customer (the table's examples), as pairs for a link that fills the form.
-pub fn example_query() -> String {
-    FIELDS
-        .iter()
-        .map(|f| format!("{}={}", f.name, f.example))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// A probability as people read it: one decimal place.
 pub fn percent(p: f64) -> String {
     format!("{:.1}%", p * 100.0)
@@ -322,6 +350,18 @@ mod tests {
         assert_eq!(Submitted::from_pairs([("utm_source", "x")]), None);
         let s = Submitted::from_pairs([("age", "40"), ("utm_source", "x")]).unwrap();
         assert_eq!(s.0.len(), 1);
+    }
+
+    #[test]
+    fn a_post_keeps_the_tables_fields_refuses_one_sent_twice_and_may_be_empty() {
+        let s = Submitted::from_posted([("age", "40"), ("utm_source", "x")]).unwrap();
+        assert_eq!(s.0.len(), 1);
+        assert_eq!(Submitted::from_posted([]), Ok(Submitted::default()));
+        assert_eq!(
+            Submitted::from_posted([("age", "40"), ("tenure", "1"), ("age", "41")]),
+            Err("age")
+        );
+        assert_eq!(Submitted::example(), example());
     }
 
     #[test]

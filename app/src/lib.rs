@@ -2,13 +2,19 @@
 //! hydration, so the form works as plain HTML with JavaScript off.
 //!
 //! - [`form`]: pure logic (parse what was typed, HTML constraints from the field table, words).
-//! - [`page`]: the components.
+//! - [`page`]: the form page; [`sign_in`]: the sign-in page.
+//! - [`access`]: who is using the pages and what a prediction costs them (decided by the server).
 //! - [`predict_customer`]: the server function the page calls; thin over [`form::evaluate`].
 //! - [`assets`]: the compiled Tailwind CSS, embedded in the binary (see `build.rs`).
+//!
+//! No customer data ever travels in a URL: the form is posted (`POST form`), and the server
+//! renders the answer to that post with the submission as [`Posted`] context.
 
+pub mod access;
 pub mod assets;
 pub mod form;
 pub mod page;
+pub mod sign_in;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, provide_meta_context};
@@ -16,6 +22,21 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use form::{Outcome, Submitted};
+
+/// The form page (blank; `?example=1` fills in the example customer).
+pub const HOME_PATH: &str = "/";
+/// Where the form is posted: the page that shows the form and the answer. Not `POST /`, which
+/// is the keyed JSON API (at API Gateway too). `GET` shows the blank form.
+pub const FORM_PATH: &str = "/form";
+/// The sign-in page (`GET`) and the sign-in itself (`POST`, the API key in the body).
+pub const SIGN_IN_PATH: &str = "/sign-in";
+/// `POST`: ends the session.
+pub const SIGN_OUT_PATH: &str = "/sign-out";
+
+/// A submission of the form, posted to [`FORM_PATH`]: the server reads the body and renders
+/// the page with this as context; the page then calls [`predict_customer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted(pub Submitted);
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
@@ -65,6 +86,8 @@ pub fn App() -> impl IntoView {
             // out-of-order streaming would need JavaScript to move the result into place.
             <Routes fallback=|| "Not found.">
                 <Route path=path!("/") view=page::FormPage ssr=SsrMode::Async />
+                <Route path=path!("/form") view=page::FormPage ssr=SsrMode::Async />
+                <Route path=path!("/sign-in") view=sign_in::SignInPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }
@@ -100,19 +123,33 @@ impl FromServerFnError for FormError {
     }
 }
 
-/// Validates a submission and asks the configured backend (the same one the JSON API uses,
-/// provided by the server as a `model::Backend` context). Invalid input and backend failures
-/// are answers (`Outcome`), shown on the page; they also set the HTTP status.
+/// Spends one prediction from the visitor's [`access::Allowance`], validates a submission and
+/// asks the configured backend (the same one the JSON API uses, provided by the server as a
+/// `model::Backend` context). Throttling, invalid input and backend failures are answers
+/// (`Outcome`), shown on the page; they also set the HTTP status.
+///
+/// Without an allowance (a request the server's page guard did not admit) nothing is predicted.
 #[server(endpoint = "predict-form")]
 pub async fn predict_customer(submitted: Submitted) -> Result<Outcome, FormError> {
     let backend = use_context::<model::Backend>().ok_or(FormError::NotConfigured)?;
-    let outcome = form::evaluate(&submitted, &backend, request_id()).await;
+    let allowance = access::allowance().ok_or(FormError::NotConfigured)?;
+    let outcome = match allowance.spend() {
+        Ok(()) => form::evaluate(&submitted, &backend, request_id()).await,
+        Err(retry_after_secs) => Outcome::Throttled { retry_after_secs },
+    };
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        use leptos::server_fn::http_export::StatusCode;
+        use leptos::server_fn::http_export::{HeaderName, HeaderValue, StatusCode};
         match &outcome {
             Outcome::Predicted(_) => {}
             Outcome::Invalid(_) => response.set_status(StatusCode::UNPROCESSABLE_ENTITY),
             Outcome::Unavailable(_) => response.set_status(StatusCode::SERVICE_UNAVAILABLE),
+            Outcome::Throttled { retry_after_secs } => {
+                response.set_status(StatusCode::TOO_MANY_REQUESTS);
+                response.insert_header(
+                    HeaderName::from_static("retry-after"),
+                    HeaderValue::from(*retry_after_secs),
+                );
+            }
         }
     }
     Ok(outcome)

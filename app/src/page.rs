@@ -1,13 +1,19 @@
-//! The form page. A plain `<form method="get" action=".">`: the submission is the URL, so
-//! the result can be reloaded or bookmarked without resubmitting, and it needs no JavaScript.
-//! Rendering `/?<fields>` calls [`crate::predict_customer`] on the server and shows its
-//! answer next to the inputs, which are kept as typed.
+//! The form page. A `<form method="post" action="form">`: the profile travels in the request
+//! body, never in a URL (browsers keep URLs in their history and proxies log them). The server
+//! renders its answer to that post with the submission as [`crate::Posted`] context; the page
+//! calls [`crate::predict_customer`] and shows the answer next to the inputs, which are kept as
+//! typed. No JavaScript is needed. `GET` shows the blank form (`?example=1`: filled in with the
+//! example customer, which puts no customer data in the URL either).
+//!
+//! Reloading an answer posts the form again (the browser asks first): that is one more
+//! prediction, with the same answer.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use model::fields::{FIELDS, Field};
 
+use crate::access::{self, Visitor};
 use crate::form::{self, Answer, Control, Outcome, Reason, Submitted};
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 \
@@ -19,36 +25,39 @@ const ERROR: &str = "mt-1 text-sm font-medium text-red-700";
 
 #[component]
 pub fn FormPage() -> impl IntoView {
-    let query = use_query_map();
-    let submitted = query.with_untracked(|q| {
-        Submitted::from_pairs(
-            FIELDS
-                .iter()
-                .filter_map(|f| Some((f.name, q.get_str(f.name)?))),
-        )
+    // A post to this page: predict. Otherwise a blank form, or the example customer filled in.
+    let posted = use_context::<crate::Posted>().map(|p| p.0);
+    let example = use_query_map().with_untracked(|q| q.get_str("example").is_some());
+    // A resource, so the prediction runs once: server rendering runs the `Suspense` children
+    // twice (once to find what they wait for), and each run would predict and spend.
+    let outcome = posted.clone().map(|submitted| {
+        OnceResource::new(async move {
+            crate::predict_customer(submitted)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "web form");
+                    Outcome::Unavailable(crate::form::Failure {
+                        message: e.to_string(),
+                        request_id: None,
+                    })
+                })
+        })
     });
+    let submitted = match posted {
+        Some(s) => s,
+        None if example => Submitted::example(),
+        None => Submitted::default(),
+    };
     view! {
         <Suspense fallback=|| ()>
             {move || {
                 let submitted = submitted.clone();
                 Suspend::new(async move {
-                    let outcome = match &submitted {
-                        Some(s) => {
-                            Some(
-                                crate::predict_customer(s.clone())
-                                    .await
-                                    .unwrap_or_else(|e| {
-                                        tracing::error!(error = %e, "web form");
-                                        Outcome::Unavailable(crate::form::Failure {
-                                            message: e.to_string(),
-                                            request_id: None,
-                                        })
-                                    }),
-                            )
-                        }
+                    let outcome = match outcome {
+                        Some(resource) => Some(resource.await),
                         None => None,
                     };
-                    view! { <Page submitted=submitted.unwrap_or_default() outcome /> }
+                    view! { <Page submitted outcome /> }
                 })
             }}
         </Suspense>
@@ -81,7 +90,7 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
     // On a phone the result comes first once there is one, so it is seen without scrolling.
     let result_order = if matches!(
         outcome,
-        Some(Outcome::Predicted(_) | Outcome::Unavailable(_))
+        Some(Outcome::Predicted(_) | Outcome::Unavailable(_) | Outcome::Throttled { .. })
     ) {
         "order-first lg:order-none"
     } else {
@@ -94,21 +103,24 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
     view! {
         <Title text=title />
         <main class="mx-auto max-w-5xl px-4 py-6 sm:px-6 sm:py-10">
-            <header class="mb-6">
-                <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
-                    "Churn Predict"
-                </p>
-                <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
-                    "Will this customer leave the bank?"
-                </h1>
-                <p class="mt-2 max-w-prose text-slate-700">
-                    "Enter the customer's profile and press Predict. The estimate comes from the same model as the prediction API."
-                </p>
+            <header class="mb-6 flex flex-wrap items-start justify-between gap-4">
+                <div>
+                    <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
+                        "Churn Predict"
+                    </p>
+                    <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
+                        "Will this customer leave the bank?"
+                    </h1>
+                    <p class="mt-2 max-w-prose text-slate-700">
+                        "Enter the customer's profile and press Predict. The estimate comes from the same model as the prediction API."
+                    </p>
+                </div>
+                <Account />
             </header>
             <div class="grid gap-6 lg:grid-cols-[minmax(0,1fr)_20rem] lg:items-start">
                 <form
-                    method="get"
-                    action="."
+                    method="post"
+                    action="form"
                     class="rounded-2xl bg-white p-4 shadow-sm ring-1 ring-slate-200 sm:p-6"
                     aria-describedby=invalid.map(|_| "form-problems")
                 >
@@ -139,7 +151,7 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                         </button>
                         <a
                             class="text-sm font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900"
-                            href=format!("./?{}", form::example_query())
+                            href="./?example=1"
                         >
                             "Try an example customer"
                         </a>
@@ -161,6 +173,27 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                 " for the same answer."
             </footer>
         </main>
+    }
+}
+
+/// Who is signed in, and the way out: only when API keys guard the pages.
+#[component]
+fn Account() -> impl IntoView {
+    match access::visitor() {
+        Visitor::SignedIn(name) => Some(view! {
+            <div class="flex flex-wrap items-center gap-x-3 gap-y-1 text-sm text-slate-700">
+                <p>"Signed in with the key " <strong id="signed-in-key">{name}</strong></p>
+                <form method="post" action="sign-out">
+                    <button
+                        type="submit"
+                        class="rounded-lg border border-slate-300 bg-white px-3 py-1.5 font-medium text-slate-800 hover:bg-slate-50 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-700"
+                    >
+                        "Sign out"
+                    </button>
+                </form>
+            </div>
+        }),
+        Visitor::Anyone | Visitor::SignedOut => None,
     }
 }
 
@@ -284,6 +317,18 @@ fn ResultPanel(outcome: Option<Outcome>) -> impl IntoView {
                 <p class="text-slate-700">
                     "No prediction yet: correct the highlighted fields and press Predict again."
                 </p>
+            }
+                .into_any()
+        }
+        Some(Outcome::Throttled { retry_after_secs }) => {
+            view! {
+                <div role="alert" class="rounded-lg border border-amber-300 bg-amber-50 p-3 text-amber-900">
+                    <p class="font-semibold">"Too many predictions in a short time."</p>
+                    <p class="mt-1 text-sm">
+                        "No prediction was made. Your entries are kept: wait "
+                        {access::seconds(retry_after_secs)} ", then press Predict again."
+                    </p>
+                </div>
             }
                 .into_any()
         }

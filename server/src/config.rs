@@ -71,10 +71,9 @@ pub struct Settings {
     /// Comma-separated API keys (development). When this or API_KEYS_FILE is set, the JSON
     /// API's and the SageMaker-compatible prediction routes (`POST /predict`, `POST /`,
     /// `POST /invocations`, `POST /endpoints/{name}/invocations`) need a valid `x-api-key`
-    /// header. The web form (`GET /`, `POST /api/predict-form`) predicts without one (people
-    /// have no key; it refuses cross-site posts instead), and `/healthz`, `/ping`, `/model`
-    /// and `/metrics` stay open. Each key must have at least 16 characters (checked at start).
-    /// Never logged.
+    /// header, and the web pages need a person signed in with a key (see SESSION_SECRET and
+    /// PAGES_OPEN). `/healthz`, `/ping`, `/model` and `/metrics` stay open. Each key must have
+    /// at least 16 characters (checked at start). Never logged.
     #[arg(long, env = "API_KEYS", hide_env_values = true)]
     pub api_keys: Option<ApiKeyList>,
 
@@ -164,6 +163,36 @@ pub struct Settings {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
 
+    // ---- Web pages: sign-in and page throttles (see `crate::middleware::session`) ----
+    /// Open the web pages (the form and its predictions) to everyone even though API keys are
+    /// configured. Page predictions are then throttled per client address
+    /// (PAGE_RATE_LIMIT_PER_MINUTE). Without API keys the pages are open anyway; with keys and
+    /// without this, the pages need a person signed in with an API key.
+    #[arg(long, env = "PAGES_OPEN", default_value_t = false, action = clap::ArgAction::Set)]
+    pub pages_open: bool,
+
+    /// Signs the pages' session cookies (HMAC-SHA256): at least 32 random characters
+    /// (`openssl rand -hex 32`), the same on every instance. Required when API keys are
+    /// configured, unless PAGES_OPEN=true. Changing it signs everyone out. Never logged.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<Secret>,
+
+    /// How long a sign-in to the pages lasts, in seconds (at most a week).
+    #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 8 * 3600,
+          value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600))]
+    pub session_ttl_seconds: u64,
+
+    /// Page predictions one client address may make a minute when the pages are open (no API
+    /// keys, or PAGES_OPEN), and sign-in attempts one address may make a minute.
+    #[arg(long, env = "PAGE_RATE_LIMIT_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_rate_limit_per_minute: u32,
+
+    /// How many of those one address may make at once above the steady rate.
+    #[arg(long, env = "PAGE_RATE_LIMIT_BURST", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_rate_limit_burst: u32,
+    // ---- end web pages
     /// Log each request's customer data (off: only the label and probability are logged).
     #[arg(long, env = "LOG_PAYLOADS", default_value_t = false, action = clap::ArgAction::Set)]
     pub log_payloads: bool,
@@ -236,6 +265,25 @@ impl std::fmt::Debug for ApiKeyList {
     }
 }
 
+/// A secret setting (SESSION_SECRET). Its `Debug` prints nothing of it, so `Settings` can be
+/// logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 impl Settings {
     /// Parses the command line and the environment. `serve` changes only the defaults of
     /// `--host`/`--port` (to SageMaker's 0.0.0.0:8080, or the port SageMaker names in
@@ -284,8 +332,21 @@ mod tests {
         .unwrap();
         assert_eq!(settings.api_keys.as_ref().unwrap().0.len(), 2);
         let printed = format!("{settings:?} {settings:#?}");
-        assert!(!printed.contains("secret"), "{printed}");
+        assert!(!printed.contains("secret-key"), "{printed}");
         assert!(printed.contains("2 redacted"), "{printed}");
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_session_secret() {
+        let settings = Settings::try_parse_from([
+            "churn-predict",
+            "--session-secret",
+            "a-session-secret-of-32-characters!",
+        ])
+        .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("a-session-secret"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub enum ApiError {
     /// No `x-api-key` header on a route that needs one.
     #[error("missing API key: send it in the x-api-key header")]
     Unauthorized,
+    /// A page route (a server function's endpoint) without a valid session, when API keys
+    /// guard the pages (`crate::middleware::session`).
+    #[error("sign in first: the pages need a person signed in with an API key (sign-in)")]
+    SignInRequired,
     /// A key that matches none configured. Says nothing about which keys exist.
     #[error("invalid API key")]
     Forbidden,
@@ -168,7 +172,7 @@ impl ApiError {
             ApiError::Backend(ScoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Backend(ScoreError::Backend(_)) => StatusCode::BAD_GATEWAY,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::SignInRequired => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) | ApiError::SlowUpload(_) => StatusCode::REQUEST_TIMEOUT,
@@ -189,6 +193,7 @@ impl ApiError {
             ApiError::Backend(e) => e.kind(),
             ApiError::NotFound { .. } => "not_found",
             ApiError::Unauthorized => "missing_api_key",
+            ApiError::SignInRequired => "sign_in_required",
             ApiError::Forbidden => "invalid_api_key",
             ApiError::CrossSite => "cross_site",
             ApiError::Throttled { .. } => "throttled",
@@ -304,6 +309,16 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("ApiKey header=\"x-api-key\""),
+            );
+        }
+        if matches!(self, ApiError::SignInRequired) {
+            // RFC 9110: a 401 names how to authenticate: here, a session cookie from the
+            // sign-in page (the scheme of the expired cookie-auth draft, for want of a standard).
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Cookie realm=\"pages\", form-action=\"sign-in\", cookie-name=\"churn_session\"",
+                ),
             );
         }
         response.extensions_mut().insert(Refusal {

@@ -19,7 +19,8 @@ use crate::error::ApiError;
 use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
 use crate::middleware::limits::{self, ConcurrencyCap, Uploads};
-use crate::middleware::{access_log, browser, request_id};
+use crate::middleware::session::PageAccess;
+use crate::middleware::{access_log, browser, compress, request_id};
 use crate::state::AppState;
 
 /// The protections around the routes, from the configuration (see `crate::middleware`).
@@ -34,13 +35,21 @@ pub struct Hardening {
     pub cors: Option<CorsLayer>,
     /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
     pub serve_metrics: bool,
+    /// Who may use the web pages: a sign-in with an API key, or anyone, throttled per address.
+    pub pages: PageAccess,
+    /// Compress HTML, CSS and JSON answers (`middleware::compress`). Off unless the entry point
+    /// turns it on ([`Hardening::compressing`]): the plain server does, Lambda does not.
+    pub compress: bool,
 }
 
 impl Hardening {
     /// `sink` is where metrics go (installed by the entry point for its runtime).
     pub fn from_settings(settings: &Settings, sink: &Sink) -> anyhow::Result<Hardening> {
+        let keys = ApiKeys::from_settings(settings)?;
         Ok(Hardening {
-            keys: ApiKeys::from_settings(settings)?,
+            pages: PageAccess::from_settings(settings, keys.clone())?,
+            compress: false,
+            keys,
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             concurrency: ConcurrencyCap::new(settings.max_concurrent_requests as usize),
             uploads: Uploads::new(
@@ -53,12 +62,19 @@ impl Hardening {
         })
     }
 
+    /// Turns compression on or off (`middleware::compress`).
+    pub fn compressing(mut self, on: bool) -> Hardening {
+        self.compress = on;
+        self
+    }
+
     /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
     /// then set, then propagated, then made current for error answers) → access log → CORS →
-    /// security headers → metrics → timeout → body read whole → concurrency cap → the route.
-    /// Each `.layer` below wraps those before it, so the code lists them innermost first.
+    /// security headers → metrics → timeout → body read whole → concurrency cap → the route,
+    /// with compression (when on) just inside the access log. Each `.layer` below wraps those
+    /// before it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
-        router
+        let router = router
             // A slot is taken only once the body is in (`middleware::limits`).
             .layer(from_fn_with_state(
                 self.concurrency.clone(),
@@ -71,7 +87,14 @@ impl Hardening {
             .layer(from_fn_with_state(self.request_timeout, limits::timeout))
             .layer(from_fn(crate::metrics::track))
             .layer(browser::security_headers())
-            .layer(option_layer(self.cors.clone()))
+            .layer(option_layer(self.cors.clone()));
+        // (Not `option_layer`: compressed and plain bodies are different types.)
+        let router = if self.compress {
+            router.layer(compress::layer())
+        } else {
+            router
+        };
+        router
             .layer(access_log::layer())
             .layer(from_fn(request_id::scope))
             .layer(request_id::propagate_layer())
@@ -85,8 +108,10 @@ impl Hardening {
 pub fn router(state: AppState, hardening: &Hardening) -> Router {
     let predictions = crate::api::prediction_routes().merge(crate::sagemaker::invocation_routes());
     let predictions = protect_predictions(predictions, hardening.keys.clone());
-    // The form stays open (people have no API key), guarded against cross-site posts instead.
-    let form = crate::web::routes(&state).route_layer(from_fn(browser::refuse_cross_site));
+    // The pages: people have no API key header; the page guard (`middleware::session`) wants a
+    // signed-in person when keys are configured. Every post is guarded against other sites.
+    let form = crate::web::routes(&state, hardening.pages.clone())
+        .route_layer(from_fn(browser::refuse_cross_site));
     let mut routes = Router::new()
         .merge(form)
         .merge(predictions)
@@ -130,7 +155,9 @@ impl Application {
         state: AppState,
     ) -> anyhow::Result<Application> {
         let sink = Sink::for_runtime(runtime).install();
-        let hardening = Hardening::from_settings(settings, &sink)?;
+        // Only the plain server compresses (`middleware::compress`).
+        let hardening =
+            Hardening::from_settings(settings, &sink)?.compressing(runtime == Runtime::Server);
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address)
             .await

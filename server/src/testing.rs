@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use model::{Backend, Customer, SAMPLE_VECTOR};
 
-use crate::config::{Runtime, Settings};
+use crate::config::{Runtime, Secret, Settings};
 use crate::startup::Application;
 use crate::state::{AppState, Limits};
 
@@ -54,7 +54,17 @@ impl TestServer {
     /// Default settings, as a client sees the app behind a path prefix such as API Gateway's
     /// stage (`/prod`): what the Lambda entry passes on as `app::BasePath`.
     pub async fn start_behind_prefix(prefix: &str) -> TestServer {
-        let app = Application::build(&test_settings(), Runtime::Server)
+        TestServer::start_behind_prefix_with(prefix, |_| {}).await
+    }
+
+    /// [`TestServer::start_behind_prefix`] with settings changed by `configure`.
+    pub async fn start_behind_prefix_with(
+        prefix: &str,
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestServer {
+        let mut settings = test_settings();
+        configure(&mut settings);
+        let app = Application::build(&settings, Runtime::Server)
             .await
             .expect("the app builds");
         TestServer::serve(app, Some(app::BasePath(prefix.to_owned())))
@@ -97,8 +107,14 @@ pub fn test_settings() -> Settings {
     settings.endpoint_name = None;
     settings.endpoint_model_path = None;
     settings.model_path = None;
+    // A test that configures API keys gets signed-in pages (`middleware::session`), which need a
+    // secret; a test of the refusal to start without one clears it.
+    settings.session_secret = Some(Secret(TEST_SESSION_SECRET.to_owned()));
     settings
 }
+
+/// The session secret [`test_settings`] configures (tests may sign cookies with it).
+pub const TEST_SESSION_SECRET: &str = "test-session-secret-0123456789abcdef";
 
 /// The original project's sample customer as the original contract's body.
 pub fn sample_data_body() -> String {

@@ -1,25 +1,51 @@
-//! The web form: Leptos pages rendered on the server (no WebAssembly), their server
-//! functions, the embedded stylesheet, and the security headers of the HTML responses.
+//! The web pages: Leptos pages rendered on the server (no WebAssembly), their server
+//! functions, the posts they make, the embedded stylesheet, and the security headers of the
+//! HTML responses.
+//!
+//! | Route | What |
+//! |---|---|
+//! | `GET /` | the form (`?example=1`: filled in with the example customer) |
+//! | `GET /form`, `POST /form` | the form; posted, the form and its answer |
+//! | `POST /api/predict-form` | the form's server function, over HTTP |
+//! | `GET /sign-in`, `POST /sign-in`, `POST /sign-out` | signing in with an API key |
+//! | `GET /pkg/app-<hash>.css`, `GET /robots.txt` | static |
+//!
+//! Every page route but signing in and out passes the page guard
+//! (`crate::middleware::session`); every `POST` the cross-site guard (`crate::startup`).
+//! Leptos routes answer `GET` only, so the posts are axum handlers that read the body and
+//! render the same Leptos app with what was posted as context.
+
+use std::borrow::Cow;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos::context::provide_context;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use model::Backend;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
 use crate::middleware::browser::PAGE_CONTENT_SECURITY_POLICY;
+use crate::middleware::session::{self, PageAccess, SignIn};
 use crate::state::AppState;
 
-/// `GET /` (the form and its result), the server functions under `/api/`, and the CSS.
-pub fn routes(state: &AppState) -> Router<AppState> {
+/// The one content type the pages post.
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Largest sign-in body: a key (at most 256 bytes, percent-encoded) and its field name.
+const SIGN_IN_BODY_BYTES: usize = 4096;
+
+/// The pages, their server functions and posts, and the CSS. `access` decides who may use
+/// them (`crate::middleware::session`).
+pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
     // Built directly rather than from cargo-leptos' environment: there is no WASM bundle,
     // and the only asset (the CSS) is embedded and served below.
     let options = LeptosOptions::builder()
@@ -28,6 +54,19 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .build();
     let backend = state.backend.clone();
     let shell_options = options.clone();
+    let renderer = Renderer {
+        options: options.clone(),
+        backend: state.backend.clone(),
+    };
+    let posts = Router::new()
+        .route(app::FORM_PATH, post(submit_form))
+        .route(app::SIGN_IN_PATH, post(sign_in))
+        .route(app::SIGN_OUT_PATH, post(sign_out))
+        .with_state(Posts {
+            renderer,
+            access: access.clone(),
+            max_body_bytes: state.limits.max_body_bytes,
+        });
     let pages = Router::new()
         .leptos_routes_with_context(
             &options,
@@ -35,12 +74,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             move || provide_context(backend.clone()),
             move || app::shell(shell_options.clone()),
         )
+        .merge(posts)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
         ))
-        // nosniff, no-referrer (the result URL carries the customer's profile) and frame
-        // denial come from the security-headers layer every response gets (`startup::Hardening`).
+        // nosniff, no-referrer and frame denial come from the security-headers layer every
+        // response gets (`startup::Hardening`).
         .layer(axum::middleware::map_response(drop_hydration_data))
         // Server functions read whole bodies and answer 500 to arguments they cannot decode:
         // bound the body first (413) and turn argument errors into 400, in our JSON shape.
@@ -49,14 +89,150 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             state.limits.max_body_bytes,
             bounded_body,
         ))
+        // Outermost: who may use the pages, before any body is read.
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            session::guard_pages,
+        ))
         .with_state(options);
     pages
         .route(app::assets::CSS_PATH, get(stylesheet))
         .route("/robots.txt", get(robots))
 }
 
-/// `public/robots.txt`, embedded like the CSS: result URLs carry customer profiles, so no
-/// crawler may index the site.
+/// Renders the Leptos app for a request the pages answer by `POST`.
+#[derive(Clone)]
+struct Renderer {
+    options: LeptosOptions,
+    backend: Backend,
+}
+
+impl Renderer {
+    /// The page at `parts`' path, with the backend and `context` provided, as a `GET` of
+    /// that path would render it (`SsrMode::Async`: complete, no JavaScript needed).
+    async fn render(
+        &self,
+        parts: Parts,
+        context: impl Fn() + Clone + Send + Sync + 'static,
+    ) -> Response {
+        let backend = self.backend.clone();
+        let options = self.options.clone();
+        let handler = leptos_axum::render_app_async_with_context(
+            move || {
+                provide_context(backend.clone());
+                context();
+            },
+            move || app::shell(options.clone()),
+        );
+        handler(Request::from_parts(parts, Body::empty())).await
+    }
+}
+
+#[derive(Clone)]
+struct Posts {
+    renderer: Renderer,
+    access: PageAccess,
+    max_body_bytes: usize,
+}
+
+/// A posted form's body: `application/x-www-form-urlencoded` (else 415), at most `limit`
+/// bytes (else 413).
+async fn form_body(parts: &Parts, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
+        return Err(ApiError::UnsupportedMediaType {
+            got: content_type.to_owned(),
+            expected: FORM_CONTENT_TYPE,
+        });
+    }
+    crate::api::read_body(body, limit).await
+}
+
+/// `POST /form`: the profile in the body, never in the URL. Renders the form page with the
+/// submission ([`app::Posted`]); the page calls the server function, which spends the
+/// visitor's allowance and predicts. The status is the server function's (200, 422, 429, 503).
+async fn submit_form(State(posts): State<Posts>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = form_body(&parts, body, posts.max_body_bytes).await?;
+    let pairs: Vec<(Cow<str>, Cow<str>)> = form_urlencoded::parse(&body).collect();
+    let submitted =
+        app::form::Submitted::from_posted(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .map_err(|field| {
+                ApiError::BadShape(format!("the form field {field} was sent twice"))
+            })?;
+    let mut response = posts
+        .renderer
+        .render(parts, move || {
+            provide_context(app::Posted(submitted.clone()))
+        })
+        .await;
+    // The answer shows a customer's profile: no cache may keep it.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `POST /sign-in`: `api_key=<key>`. Signed in: a session cookie and `303` to the form.
+/// Refused: the sign-in page again, saying why (422 no key, 403 wrong key, 429 too many
+/// attempts from this address). With open pages: `303` to the form.
+async fn sign_in(State(posts): State<Posts>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = form_body(&parts, body, SIGN_IN_BODY_BYTES).await?;
+    let key = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "api_key")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let prefix = session::prefix(&parts.extensions);
+    let client = session::client_key(&parts.extensions);
+    let home = format!("{prefix}{}", app::HOME_PATH);
+    match posts.access.sign_in(&key, client, &prefix) {
+        SignIn::Open => Ok(session::see_other(&home)),
+        SignIn::Accepted { key, cookie } => {
+            tracing::info!(api_key = &*key.0, "signed in to the pages");
+            let mut response = session::see_other(&home);
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            Ok(response)
+        }
+        SignIn::Refused(notice) => {
+            let (status, retry_after) = match notice {
+                app::access::SignInNotice::NoKey => (StatusCode::UNPROCESSABLE_ENTITY, None),
+                app::access::SignInNotice::WrongKey => (StatusCode::FORBIDDEN, None),
+                app::access::SignInNotice::TooManyAttempts { retry_after_secs } => {
+                    (StatusCode::TOO_MANY_REQUESTS, Some(retry_after_secs))
+                }
+            };
+            let mut response = posts
+                .renderer
+                .render(parts, move || provide_context(notice))
+                .await;
+            *response.status_mut() = status;
+            if let Some(secs) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `POST /sign-out`: ends the session (the cookie is cleared) and shows the sign-in page.
+async fn sign_out(request: Request) -> Response {
+    let prefix = session::prefix(request.extensions());
+    let mut response = session::see_other(&format!("{prefix}{}", app::SIGN_IN_PATH));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(&prefix));
+    response
+}
+
+/// `public/robots.txt`, embedded like the CSS: no crawler may index the pages.
 async fn robots() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

@@ -102,6 +102,26 @@ pub async fn press_predict(page: &Page) {
         .expect("the page settles");
 }
 
+/// Types an API key into the sign-in page and presses Sign in.
+pub async fn sign_in(page: &Page, key: &str) {
+    find::field(page, "API key")
+        .fill(key, None)
+        .await
+        .expect("type the key");
+    press_button(page, "Sign in").await;
+}
+
+/// Presses a button by its name and waits for whatever page comes back.
+pub async fn press_button(page: &Page, name: &str) {
+    find::button(page, name)
+        .click(None)
+        .await
+        .unwrap_or_else(|e| panic!("press {name:?}: {e}"));
+    page.wait_for_load_state(None)
+        .await
+        .expect("the page settles");
+}
+
 /// Turns off the browser's checks, as a hand-made request or a tampered page would.
 pub async fn bypass_browser_validation(page: &Page) {
     find::form(page)
@@ -160,8 +180,8 @@ pub async fn fill_with_keyboard(page: &Page, p: &Profile) {
     }
     press("Tab").await; // Estimated salary
     type_text(p.salary).await;
-    press("Enter").await; // submits the form
-    page.wait_for_url("**/?*", None)
+    press("Enter").await; // submits the form (a POST to the form's page)
+    page.wait_for_url("**/form", None)
         .await
         .expect("the result page");
     page.wait_for_load_state(None)

@@ -14,10 +14,33 @@ pub fn choice(page: &Page, label: &str) -> Locator {
 }
 
 pub fn predict_button(page: &Page) -> Locator {
+    button(page, "Predict")
+}
+
+/// A button by its accessible name (exact).
+pub fn button(page: &Page, name: &str) -> Locator {
     page.get_by_role(
         AriaRole::Button,
-        Some(GetByRoleOptions::default().name("Predict").exact(true)),
+        Some(GetByRoleOptions::default().name(name).exact(true)),
     )
+}
+
+/// A link by its accessible name (exact).
+pub fn link(page: &Page, name: &str) -> Locator {
+    page.get_by_role(
+        AriaRole::Link,
+        Some(GetByRoleOptions::default().name(name).exact(true)),
+    )
+}
+
+/// The page's main heading.
+pub fn heading(page: &Page) -> Locator {
+    page.locator("h1")
+}
+
+/// A message the page announces (`role="alert"`).
+pub fn alert(page: &Page) -> Locator {
+    page.get_by_role(AriaRole::Alert, None)
 }
 
 /// The "Will Exit" / "Will Not Exit" badge.

@@ -31,6 +31,13 @@ pub async fn start_server() -> TestServer {
     TestServer::start().await
 }
 
+/// The server with its settings changed by `configure` (API keys, say).
+pub async fn start_server_with(
+    configure: impl FnOnce(&mut server::config::Settings),
+) -> TestServer {
+    TestServer::start_with(configure).await
+}
+
 /// Playwright and one Chromium; dropped at the end of the test.
 pub struct TestBrowser {
     pub browser: Browser,

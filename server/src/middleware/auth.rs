@@ -275,6 +275,42 @@ impl FailureThrottle {
     }
 }
 
+impl ApiKeys {
+    /// The key `presented` is, without spending a token: a sign-in to the pages checks the key
+    /// once, then each page prediction spends from its bucket ([`ApiKeys::admit_by_name`]).
+    pub fn identify(&self, presented: &[u8]) -> Option<KeyName> {
+        if presented.is_empty() || presented.len() > MAX_KEY_BYTES {
+            return None;
+        }
+        self.find(presented).map(|key| KeyName(key.name.clone()))
+    }
+
+    /// The configured key of this name, if there still is one (a session names its key).
+    pub fn named(&self, name: &str) -> Option<KeyName> {
+        self.keys
+            .iter()
+            .find(|key| &*key.name == name)
+            .map(|key| KeyName(key.name.clone()))
+    }
+
+    /// Spends one token from the bucket of the key named `name` (a signed-in person's page
+    /// prediction costs what an API call with the key costs).
+    pub fn admit_by_name(&self, name: &KeyName) -> Result<(), ApiError> {
+        let key = self
+            .keys
+            .iter()
+            .find(|key| key.name == name.0)
+            .ok_or(ApiError::Forbidden)?;
+        key.limiter
+            .check()
+            .map_err(|not_until| ApiError::Throttled {
+                retry_after_secs: crate::middleware::session::retry_after_secs(
+                    not_until.wait_time_from(DefaultClock::default().now()),
+                ),
+            })
+    }
+}
+
 /// `name:sha256-hex` lines. Errors name the line, never its content.
 fn read_keys_file(path: &Path) -> anyhow::Result<Vec<(String, [u8; 32])>> {
     let text = std::fs::read_to_string(path)
@@ -471,6 +507,30 @@ mod tests {
         assert!(!error.contains("short-key"), "{error}");
         settings.api_keys = Some(crate::config::ApiKeyList(vec!["exactly-16-chars".into()]));
         assert!(ApiKeys::from_settings(&settings).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_signed_in_name_spends_from_its_keys_bucket_and_identify_spends_nothing() {
+        let keys = keys(1, 2);
+        for _ in 0..5 {
+            let name = keys.identify(b"alice-key-0123456789abcdef").unwrap();
+            assert_eq!(&*name.0, "alice");
+        }
+        assert!(keys.identify(b"nope").is_none());
+        assert!(keys.identify(b"").is_none());
+        let alice = keys.named("alice").unwrap();
+        assert!(keys.named("carol").is_none());
+        keys.admit_by_name(&alice).unwrap();
+        keys.admit(Some(b"alice-key-0123456789abcdef"), HOME)
+            .unwrap();
+        assert!(matches!(
+            keys.admit_by_name(&alice),
+            Err(ApiError::Throttled { .. })
+        ));
+        assert!(matches!(
+            keys.admit(Some(b"alice-key-0123456789abcdef"), HOME),
+            Err(ApiError::Throttled { .. })
+        ));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Integration tests: the real server on a free port, spoken to over real HTTP.
 //! One test binary (declared modules) so it builds once.
 
+mod compression;
 mod helpers;
 mod hostile;
 mod load;
 mod logs;
 mod model_path;
+mod pages;
 mod predict;
 mod properties;
 mod rejects;

@@ -1,7 +1,7 @@
 //! The SageMaker inference container contract (`/ping`, `/invocations`) and the runtime API
 //! route, answered as the SageMaker XGBoost container and SageMaker Runtime answer.
 
-use crate::helpers::{LEAVER, SAMPLE, csv_row, embedded_probability};
+use crate::helpers::{LEAVER, SAMPLE, csv_row, embedded_probability, parity_rows};
 use server::sagemaker::python_float::python_repr;
 use server::testing::TestServer;
 
@@ -48,9 +48,7 @@ async fn ping_answers_200_with_an_empty_body_and_execution_parameters_are_sagema
 #[test]
 fn python_repr_prints_every_probability_of_the_parity_fixture_as_python_did() {
     // The training script wrote these with Python's repr of float32 scores widened to float.
-    let fixture = include_str!("../../../model/tests/fixtures/parity.csv");
-    for line in fixture.lines().skip(1) {
-        let (_, text) = line.rsplit_once(',').unwrap();
+    for (_, text) in parity_rows() {
         let value: f64 = text.parse().unwrap();
         assert_eq!(python_repr(value), text, "Python's repr of {value}");
     }
@@ -58,13 +56,11 @@ fn python_repr_prints_every_probability_of_the_parity_fixture_as_python_did() {
 
 #[tokio::test]
 async fn csv_rows_are_answered_one_probability_per_line_matching_xgboost() {
-    // Arrange: the parity fixture's rows (xgboost's own probabilities in the last column).
-    let fixture = include_str!("../../../model/tests/fixtures/parity.csv");
+    // Arrange: the parity fixture's rows (the 12 features and xgboost's own probability).
     let model = model::Model::bundled().unwrap();
     let mut rows = String::new();
     let mut expected = Vec::new();
-    for line in fixture.lines().skip(1) {
-        let (features, probability) = line.rsplit_once(',').unwrap();
+    for (features, probability) in parity_rows() {
         rows.push_str(features);
         rows.push('\n');
         let values: Vec<f32> = features

@@ -476,8 +476,13 @@ fn methods(template: &Value) -> Vec<(String, String, bool)> {
 /// The methods API Gateway lets through without a key (deploy/README.md, "Routes without a
 /// key"): the pages (people have no key; the app's sign-in guards them), CORS preflights and
 /// health checks.
-const KEYLESS: [(&str, &str); 8] = [
+const KEYLESS: [(&str, &str); 13] = [
     ("GET", "/"),
+    ("GET", "/form"),
+    ("POST", "/form"),
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("POST", "/sign-out"),
     ("POST", "/api/predict-form"),
     ("GET", "/pkg/{proxy+}"),
     ("GET", "/robots.txt"),
@@ -657,6 +662,20 @@ fn the_function_is_capped_by_reserved_concurrency_and_has_512_mb() {
     assert!(request_ms < timeout_ms);
 }
 
+/// Under Lambda the function does not compress (its compressed body would reach API Gateway
+/// base64-encoded); API Gateway compresses instead, from the same size as the plain server.
+#[test]
+fn api_gateway_compresses_answers_from_the_size_the_server_would() {
+    let Some(template) = translated() else { return };
+    let (_, api) = one(template, "AWS::ApiGateway::RestApi");
+    assert_eq!(
+        api["Properties"]["MinimumCompressionSize"].as_f64(),
+        Some(f64::from(server::middleware::compress::MIN_BYTES)),
+        "{}",
+        api["Properties"]
+    );
+}
+
 #[test]
 fn errors_api_gateway_makes_itself_carry_the_cors_origin_of_the_function() {
     let Some(template) = translated() else { return };
@@ -724,8 +743,8 @@ fn every_iam_policy_names_the_current_policy_language_version() {
 }
 
 /// The first path segment of every route the binary serves, read from the sources that
-/// declare them (axum `.route("/…")`, Leptos `path!("/…")`, server functions under `/api/`,
-/// the stylesheet under `/pkg/`).
+/// declare them (axum `.route("/…")`, Leptos `path!("/…")`, the pages' path constants
+/// `…_PATH: &str = "/…"`, server functions under `/api/`, the stylesheet under `/pkg/`).
 fn route_segments() -> BTreeSet<String> {
     fn rust_files(dir: PathBuf, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
@@ -743,7 +762,13 @@ fn route_segments() -> BTreeSet<String> {
     let mut segments = BTreeSet::new();
     for file in files {
         let source = std::fs::read_to_string(&file).unwrap();
-        for opener in [".route(\"", "path!(\"", "concat!(\"", "#[server("] {
+        for opener in [
+            ".route(\"",
+            "path!(\"",
+            "concat!(\"",
+            "_PATH: &str = \"",
+            "#[server(",
+        ] {
             for (at, _) in source.match_indices(opener) {
                 let rest = &source[at + opener.len()..];
                 let literal = match opener {
@@ -782,6 +807,9 @@ fn the_stage_name_pattern_refuses_every_route_name() {
         "api",
         "model",
         "pkg",
+        "form",
+        "sign-in",
+        "sign-out",
     ] {
         assert!(
             refused.contains(seen),

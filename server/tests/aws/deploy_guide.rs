@@ -461,6 +461,11 @@ fn the_guide_states_the_limits_the_keyless_routes_and_the_model_formats() {
     // The key-less routes and why, matching the template's.
     for route in [
         "`GET /`",
+        "`GET /form`",
+        "`POST /form`",
+        "`GET /sign-in`",
+        "`POST /sign-in`",
+        "`POST /sign-out`",
         "`POST /api/predict-form`",
         "`GET /pkg/{proxy+}`",
         "`GET /robots.txt`",

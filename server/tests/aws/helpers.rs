@@ -27,6 +27,21 @@ pub fn embedded_probability(values: &[f64; 12]) -> f64 {
     f64::from(model.probability(&values.map(|v| v as f32)))
 }
 
+/// The parity fixture's rows: the 12 features as CSV text, and XGBoost's own probability as
+/// Python printed it (the columns after it are SHAP values, not read here).
+pub fn parity_rows() -> impl Iterator<Item = (&'static str, &'static str)> {
+    const FIXTURE: &str = include_str!("../../../model/tests/fixtures/parity.csv");
+    FIXTURE.lines().skip(1).map(|line| {
+        let mut commas = line.match_indices(',').map(|(i, _)| i);
+        let features_end = commas.nth(11).expect("12 feature columns");
+        let probability_end = commas.next().unwrap_or(line.len());
+        (
+            &line[..features_end],
+            &line[features_end + 1..probability_end],
+        )
+    })
+}
+
 /// Kills (and reaps) the child when dropped, so no test leaves a process behind.
 pub struct Guard {
     pub child: Child,

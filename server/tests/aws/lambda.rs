@@ -356,7 +356,11 @@ async fn a_cors_preflight_through_the_keyless_gateway_method_is_answered_without
     let mut runtime = Runtime::start().await;
     let mut cmd = function_command(&runtime, true, Stdio::null());
     cmd.env("CORS_ALLOWED_ORIGINS", "https://app.example.com")
-        .env("API_KEYS", "a-key-the-preflight-does-not-carry-0123");
+        .env("API_KEYS", "a-key-the-preflight-does-not-carry-0123")
+        .env(
+            "SESSION_SECRET",
+            "a-session-secret-for-the-pages-0123456789",
+        );
     let _function = Guard {
         child: cmd.spawn().expect("the function starts"),
     };
