@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use model::{FEATURE_COUNT, Features};
 use serde_json::json;
 
+use model::fields::{MAX_ECHO_CHARS, shorten};
+
 use super::python_float::python_repr;
 use crate::api::{essence, read_body, request};
 use crate::error::ApiError;
@@ -93,7 +95,7 @@ pub fn response_format(headers: &HeaderMap) -> Result<Format, InvocationError> {
             _ => {}
         }
     }
-    Err(InvocationError::Accept(accept))
+    Err(InvocationError::Accept(shorten(&accept, 100).into_owned()))
 }
 
 /// `POST /invocations`: the container contract.
@@ -136,7 +138,11 @@ async fn invoke(state: &AppState, req: Request) -> Result<Response, InvocationEr
                 .map_err(ApiError::from)?;
             predictions.iter().map(|p| p.probability).collect()
         }
-        _ => return Err(InvocationError::ContentType(content_type)),
+        _ => {
+            return Err(InvocationError::ContentType(
+                shorten(&content_type, 100).into_owned(),
+            ));
+        }
     };
     Ok(encode(&scores, format))
 }
@@ -202,8 +208,10 @@ pub fn parse_csv(body: &[u8]) -> Result<Vec<Features>, InvocationError> {
             // Parsed as f64 and narrowed, as pandas then XGBoost's DMatrix do.
             let value: f64 = cell.parse().map_err(|_| {
                 InvocationError::Csv(format!(
-                    "line {line_no}, column {}: could not convert string to float: {cell:?}",
-                    i + 1 + (cells.len() - features.len())
+                    "line {line_no}, column {}: could not convert string to float: {:?}",
+                    i + 1 + (cells.len() - features.len()),
+                    // Echoed shortened: an error answer never grows with the request.
+                    shorten(cell, MAX_ECHO_CHARS)
                 ))
             })?;
             row[i] = value as f32;

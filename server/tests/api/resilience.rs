@@ -1045,3 +1045,108 @@ async fn the_cross_site_guard_checks_the_origins_scheme() {
         "an http page posting to the https site"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 1: error answers never amplify the request
+
+/// The largest error answer allowed, whatever was sent.
+const MAX_ERROR_ANSWER: usize = 64 * 1024;
+/// The peak memory allowed through any one hostile request within the body limits.
+const MAX_PEAK_RSS_KIB: u64 = 160 * 1024;
+
+/// `{"customer": {"k0": 0, "k1": 0, …}}` of about `bytes` bytes: every key unknown.
+fn unknown_keys(bytes: usize) -> String {
+    let mut body = String::with_capacity(bytes + 64);
+    body.push_str(r#"{"customer": {"#);
+    let mut i = 0;
+    while body.len() < bytes {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(r#""k{i}":0"#));
+        i += 1;
+    }
+    body.push_str("}}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_small_answers_and_memory_stays_bounded() {
+    // Arrange: the real binary with its default limits (1 MiB JSON, 6 MB /invocations).
+    let binary = start(churn_predict(&[]));
+    let start_hwm = binary.memory_kib("VmHWM");
+    let client = reqwest::Client::new();
+    let batch_of_bad_rows = {
+        let row = format!("[{}]", vec![r#""xxxxxxxxxx""#; 12].join(","));
+        format!(r#"{{"instances": [{}]}}"#, vec![row; 1000].join(","))
+    };
+    let cases: Vec<(&str, &str, &str, String)> = vec![
+        (
+            "100,000 unknown keys",
+            "/predict",
+            "application/json",
+            unknown_keys(1_000_000),
+        ),
+        (
+            "600,000 unknown keys",
+            "/invocations",
+            "application/json",
+            unknown_keys(6_000_000),
+        ),
+        (
+            "a 6 MB CSV cell",
+            "/invocations",
+            "text/csv",
+            format!("{}\n", "x".repeat(6_000_000)),
+        ),
+        (
+            "a 1 MB key",
+            "/predict",
+            "application/json",
+            format!(r#"{{"{}": 1}}"#, "k".repeat(1_000_000)),
+        ),
+        (
+            "a 1 MB field value",
+            "/predict",
+            "application/json",
+            format!(
+                r#"{{"customer": {{"geography": "{}"}}}}"#,
+                "x".repeat(1_000_000)
+            ),
+        ),
+        (
+            "1,000 rows of 12 bad values",
+            "/predict",
+            "application/json",
+            batch_of_bad_rows,
+        ),
+        (
+            "huge numbers",
+            "/predict",
+            "application/json",
+            format!(r#"{{"data": [{}]}}"#, vec!["1e300"; 12].join(",")),
+        ),
+    ];
+    for (what, path, content_type, body) in cases {
+        // Act
+        let response = client
+            .post(binary.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer = response.bytes().await.unwrap();
+        // Assert: a client error, and small, whatever was sent.
+        assert!((400..500).contains(&status), "{what}: {status}");
+        assert!(
+            answer.len() < MAX_ERROR_ANSWER,
+            "{what}: a {} byte answer",
+            answer.len()
+        );
+    }
+    let hwm = binary.memory_kib("VmHWM");
+    println!("VmHWM {start_hwm} KiB at start, {hwm} KiB after the hostile requests");
+    assert!(hwm < MAX_PEAK_RSS_KIB, "peak RSS {hwm} KiB");
+}
