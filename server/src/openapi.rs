@@ -71,9 +71,17 @@ pub fn openapi() -> OpenApi {
         )
         .build();
     let mut paths = Paths::new();
-    let predict = predict_operation();
-    paths.add_path_operation("/predict", vec![HttpMethod::Post], predict.clone());
-    paths.add_path_operation("/", vec![HttpMethod::Post], predict);
+    paths.add_path_operation(
+        "/predict",
+        vec![HttpMethod::Post],
+        predict_operation("predict"),
+    );
+    // The original contract's root: the same operation (JSON bodies only; forms go to /form).
+    paths.add_path_operation(
+        "/",
+        vec![HttpMethod::Post],
+        predict_operation("predict_at_root"),
+    );
     paths.add_path_operation("/", vec![HttpMethod::Get], page_operation());
     paths.add_path_operation("/healthz", vec![HttpMethod::Get], healthz_operation());
     paths.add_path_operation("/model", vec![HttpMethod::Get], model_operation());
@@ -301,7 +309,7 @@ fn refusals(operation: OperationBuilder) -> OperationBuilder {
         .response("504", error("The model backend did not answer in time"))
 }
 
-fn predict_operation() -> Operation {
+fn predict_operation(id: &str) -> Operation {
     let answers = OneOfBuilder::new()
         .item(reference(Answer::name().as_ref()))
         .item(reference(BatchAnswer::name().as_ref()));
@@ -319,7 +327,7 @@ fn predict_operation() -> Operation {
         ))
         .build();
     let operation = OperationBuilder::new()
-        .operation_id(Some("predict"))
+        .operation_id(Some(id))
         .summary(Some("Predict whether customers will leave"))
         .parameter(explain)
         .request_body(Some(

@@ -140,3 +140,49 @@ pub fn sample_named() -> serde_json::Value {
     });
     serde_json::Value::Object(fields.collect())
 }
+
+/// Python with the given modules, or `None` after a loud skip notice. Under CI a missing
+/// interpreter or module fails the test instead: CI must run everything.
+pub fn python_with(modules: &[&str]) -> Option<()> {
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .output();
+    if check.as_ref().is_ok_and(|o| o.status.success()) {
+        return Some(());
+    }
+    let why = match check {
+        Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+        Err(e) => e.to_string(),
+    };
+    skip(&format!("python3 with {modules:?}"), &why)
+}
+
+/// A command-line tool (`hadolint`, `cfn-lint`, `bash`) that answers `--version`, or `None`
+/// after a loud skip notice; under CI its absence fails the test.
+pub fn tool(program: &str) -> Option<()> {
+    match std::process::Command::new(program)
+        .arg("--version")
+        .output()
+    {
+        Ok(o) if o.status.success() => Some(()),
+        Ok(o) => skip(program, &String::from_utf8_lossy(&o.stderr)),
+        Err(e) => skip(program, &e.to_string()),
+    }
+}
+
+/// True in CI (`CI` set, not empty, `0` or `false`), where a skipped test must fail instead.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn skip(what: &str, why: &str) -> Option<()> {
+    if in_ci() {
+        panic!("in CI, but {what} is missing (run scripts/setup.sh --test): {why}");
+    }
+    eprintln!(
+        "\n*** SKIPPED: {what} is not available ({}); run scripts/setup.sh --test ***\n",
+        why.trim()
+    );
+    None
+}

@@ -7,6 +7,7 @@ mod hostile;
 mod load;
 mod logs;
 mod model_path;
+mod openapi;
 mod pages;
 mod predict;
 mod properties;

@@ -217,46 +217,7 @@ pub fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
     }
 }
 
-/// Python with the given modules, or `None` after a loud skip notice. Under CI (`CI=true`)
-/// a missing interpreter or module fails the test instead: CI must run everything.
-pub fn python_with(modules: &[&str]) -> Option<()> {
-    let check = Command::new("python3")
-        .arg("-c")
-        .arg(format!("import {}", modules.join(", ")))
-        .output();
-    let ok = check.as_ref().is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(());
-    }
-    let why = match check {
-        Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-        Err(e) => e.to_string(),
-    };
-    skip(&format!("python3 with {modules:?}"), &why)
-}
-
-/// A command-line tool (`hadolint`, `cfn-lint`, `bash`) that answers `--version`, or `None`
-/// after a loud skip notice; under CI its absence fails the test.
-pub fn tool(program: &str) -> Option<()> {
-    match Command::new(program).arg("--version").output() {
-        Ok(o) if o.status.success() => Some(()),
-        Ok(o) => skip(program, &String::from_utf8_lossy(&o.stderr)),
-        Err(e) => skip(program, &e.to_string()),
-    }
-}
-
-/// The one rule for a missing test dependency: in CI (as the end2end harness decides: CI set,
-/// not empty, 0 or false) it is a failure, elsewhere a loud skip.
-fn skip(what: &str, why: &str) -> Option<()> {
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
-        panic!("in CI, but {what} is missing (run scripts/setup.sh --test): {why}");
-    }
-    eprintln!(
-        "\n*** SKIPPED: {what} is not available ({}); run scripts/setup.sh --test ***\n",
-        why.trim()
-    );
-    None
-}
+pub use server::testing::{python_with, tool};
 
 /// `moto_server` (a real AWS-protocol server) on a free port, ready to answer.
 pub struct Moto {
