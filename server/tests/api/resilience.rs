@@ -1077,7 +1077,7 @@ async fn hostile_requests_get_small_answers_and_memory_stays_bounded() {
     let start_hwm = binary.memory_kib("VmHWM");
     let client = reqwest::Client::new();
     let batch_of_bad_rows = {
-        let row = format!("[{}]", vec![r#""xxxxxxxxxx""#; 12].join(","));
+        let row = format!("[{}]", [r#""xxxxxxxxxx""#; 12].join(","));
         format!(r#"{{"instances": [{}]}}"#, vec![row; 1000].join(","))
     };
     let cases: Vec<(&str, &str, &str, String)> = vec![
@@ -1124,7 +1124,7 @@ async fn hostile_requests_get_small_answers_and_memory_stays_bounded() {
             "huge numbers",
             "/predict",
             "application/json",
-            format!(r#"{{"data": [{}]}}"#, vec!["1e300"; 12].join(",")),
+            format!(r#"{{"data": [{}]}}"#, ["1e300"; 12].join(",")),
         ),
     ];
     for (what, path, content_type, body) in cases {
