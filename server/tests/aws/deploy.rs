@@ -662,6 +662,52 @@ fn the_function_is_capped_by_reserved_concurrency_and_has_512_mb() {
     assert!(request_ms < timeout_ms);
 }
 
+/// Behind the gateway, the pages are key-less methods (people have no API key); the function
+/// guards them itself once it is given the keys (PageSignInKeys) and a session secret, which a
+/// CloudFormation rule makes go together. Without keys the pages stay open, throttled.
+#[test]
+fn the_pages_behind_the_gateway_can_be_guarded_by_the_functions_sign_in() {
+    let Some(template) = translated() else { return };
+    let (_, function) = one(template, "AWS::Lambda::Function");
+    let variables = &function["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["API_KEYS"],
+        json!({"Fn::If": ["GuardsPages", {"Ref": "PageSignInKeys"}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        variables["SESSION_SECRET"],
+        json!({"Fn::If": ["GuardsPages", {"Ref": "SessionSecret"}, {"Ref": "AWS::NoValue"}]})
+    );
+    for secret in ["PageSignInKeys", "SessionSecret"] {
+        let parameter = &template["Parameters"][secret];
+        assert_eq!(parameter["NoEcho"], true, "{secret} is never shown");
+        assert_eq!(
+            parameter["Default"], "",
+            "{secret}: open by default, on purpose"
+        );
+    }
+    let rule = &template["Rules"]["PageSignInNeedsASessionSecret"];
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "SessionSecret"}, ""]}]}),
+        "keys without a secret are refused before the function would refuse to start: {rule}"
+    );
+    // The parameter patterns ask for what the binary requires: keys of at least 16
+    // characters, a secret of at least 32 (else the function would refuse to start).
+    let pattern = |name: &str| {
+        template["Parameters"][name]["AllowedPattern"]
+            .as_str()
+            .unwrap()
+    };
+    let keys = server::middleware::auth::MIN_KEY_CHARS;
+    let secret = server::middleware::session::MIN_SECRET_BYTES;
+    assert_eq!(
+        pattern("PageSignInKeys"),
+        format!("^$|^[^,]{{{keys},}}(,[^,]{{{keys},}})*$")
+    );
+    assert_eq!(pattern("SessionSecret"), format!("^$|^.{{{secret},}}$"));
+}
+
 /// Under Lambda the function does not compress (its compressed body would reach API Gateway
 /// base64-encoded); API Gateway compresses instead, from the same size as the plain server.
 #[test]
