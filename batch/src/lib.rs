@@ -43,8 +43,9 @@ pub use schema::{Header, HeaderError, Schema};
 
 /// Drives one scoring future to completion on the caller's runtime (for example
 /// `|f| handle.block_on(f)` with a tokio `Handle`). Called from the workers' threads.
-pub type BlockOn =
-    dyn for<'f> Fn(BoxFuture<'f, Result<Scores, ScoreError>>) -> Result<Scores, ScoreError> + Sync;
+pub type BlockOn<'a> = dyn for<'f> Fn(BoxFuture<'f, Result<Scores, ScoreError>>) -> Result<Scores, ScoreError>
+    + Sync
+    + 'a;
 
 /// What scores the rows.
 #[derive(Clone, Copy)]
@@ -57,7 +58,7 @@ pub enum Engine<'a> {
     /// ([`BatchError::Scoring`] says from which line nothing was written).
     Remote {
         scorer: &'a dyn Scorer,
-        block_on: &'a BlockOn,
+        block_on: &'a BlockOn<'a>,
     },
 }
 

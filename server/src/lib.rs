@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod model_file;
 pub mod sagemaker;
+pub mod score;
 pub mod serve;
 pub mod startup;
 pub mod state;
