@@ -9,5 +9,6 @@ mod model_path;
 mod predict;
 mod properties;
 mod rejects;
+mod score;
 mod security;
 mod web;
