@@ -112,6 +112,11 @@ pub struct Options {
     /// Write only the 12 model inputs of each valid row, headerless, comma-separated (what
     /// SageMaker's XGBoost container and Batch Transform take); nothing is scored.
     pub features_only: bool,
+    /// With [`Options::features_only`]: write this input column (named as in the header, any
+    /// case) before the 12 numbers, so Batch Transform's `JoinSource` can carry it to the
+    /// output and the scores can be joined back (`InputFilter` `$[1:]` drops it before the
+    /// model).
+    pub id_column: Option<String>,
     /// Most rows in one chunk: the unit of work, and of one call to a remote scorer.
     pub chunk_rows: usize,
     /// Chunks worked on at once: threads for the in-process model, calls in flight for a
@@ -129,6 +134,7 @@ impl Default for Options {
         Options {
             threshold: None,
             features_only: false,
+            id_column: None,
             chunk_rows: CHUNK_ROWS,
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             extras: Vec::new(),

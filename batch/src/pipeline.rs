@@ -160,6 +160,16 @@ pub fn score<R: Read + Send, W: Write>(
         bytes_read: 0,
     };
     let (header, first_row_line) = source.header()?;
+    let id_column = match &options.id_column {
+        None => None,
+        Some(name) => Some(
+            header
+                .names
+                .iter()
+                .position(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+                .ok_or_else(|| crate::HeaderError::Missing(vec![name.clone()]))?,
+        ),
+    };
     report.header(&header);
     if !options.features_only {
         let mut line = header.raw.clone();
@@ -188,6 +198,7 @@ pub fn score<R: Read + Send, W: Write>(
         let _ = token_tx.send(());
     }
     let job = Job {
+        id_column,
         header: &header,
         engine,
         options,
@@ -382,6 +393,8 @@ fn write_in_order<W: Write>(
 
 /// What every worker shares.
 struct Job<'a> {
+    /// The column written before the features (`Options::id_column`).
+    id_column: Option<usize>,
     header: &'a Header,
     engine: Engine<'a>,
     options: &'a Options,
@@ -394,6 +407,8 @@ impl Job<'_> {
         let delimiter = self.header.delimiter;
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(self.header.names.len());
         let mut valid: Vec<(usize, Customer)> = Vec::with_capacity(chunk.records.len());
+        // Under `features_only` with an id column: each valid row's id, as written.
+        let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut rejections = Vec::new();
         let mut rows = 0;
         for (i, record) in chunk.records.iter().enumerate() {
@@ -410,7 +425,12 @@ impl Job<'_> {
                 row::customer(&fields, self.header)
             };
             match parsed {
-                Ok(customer) => valid.push((i, customer)),
+                Ok(customer) => {
+                    if let Some(column) = self.id_column.filter(|_| self.options.features_only) {
+                        ids.push(fields[column].to_vec());
+                    }
+                    valid.push((i, customer));
+                }
                 Err(defects) => rejections.push(Rejection {
                     line: record.line,
                     record: content.to_vec(),
@@ -421,7 +441,11 @@ impl Job<'_> {
         let mut out = Vec::with_capacity(chunk.bytes.len() + valid.len() * 32);
         let mut exits = 0;
         if self.options.features_only {
-            for (_, customer) in &valid {
+            for (n, (_, customer)) in valid.iter().enumerate() {
+                if let Some(id) = ids.get(n) {
+                    write_cell(&mut out, id, b',');
+                    out.push(b',');
+                }
                 write_features(&mut out, &customer.features());
             }
         } else {
@@ -502,6 +526,25 @@ pub fn write_features(out: &mut Vec<u8>, features: &[f32; FEATURE_COUNT]) {
         let _ = write!(out, "{}", f64::from(v));
     }
     out.push(b'\n');
+}
+
+/// One CSV cell, quoted when it holds the delimiter, a quote or a line end.
+fn write_cell(out: &mut Vec<u8>, cell: &[u8], delimiter: u8) {
+    if cell
+        .iter()
+        .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        for &b in cell {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(cell);
+    }
 }
 
 /// Rows in a whole input held in memory (records after the header, blank lines not counted),

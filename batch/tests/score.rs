@@ -372,6 +372,30 @@ fn features_only_writes_the_12_numbers_of_valid_rows() {
     assert_eq!(parsed, Customer::sample().features());
 }
 
+#[test]
+fn features_only_may_lead_with_an_id_column_for_batch_transform_to_join_on() {
+    let input = format!("{HEADER}\n{SAMPLE}\n2,\"9,9\",X,670,Germany,Female,40,1,0,1,0,0,5,0\n");
+    let options = Options {
+        features_only: true,
+        id_column: Some("customerid".into()),
+        ..Options::default()
+    };
+    let (result, out, _) = run_with(&input, Engine::InProcess(&MODEL), &options);
+    result.unwrap();
+    assert_eq!(
+        out,
+        "15634602,670,1,38,7,0,2,1,1,77864.40625,1,0,0\n\"9,9\",670,0,40,1,0,1,0,0,5,0,1,0\n"
+    );
+    let missing = Options {
+        id_column: Some("ClientNo".into()),
+        ..options
+    };
+    let (result, _, _) = run_with(&input, Engine::InProcess(&MODEL), &missing);
+    assert!(
+        matches!(result, Err(BatchError::Header(HeaderError::Missing(m))) if m == ["ClientNo"])
+    );
+}
+
 struct Shouting;
 
 impl ExtraColumns for Shouting {

@@ -164,7 +164,7 @@ pub enum Command {
 }
 
 /// `churn-predict score [INPUT] [-o OUTPUT] [--threshold T] [--skip-invalid] [--rejects FILE]
-/// [--features-only]`.
+/// [--features-only [--id COLUMN]]`.
 ///
 /// Exit status: 0 when every row was scored (or `--skip-invalid`), 3 when rows were rejected,
 /// 1 when the run failed (unreadable input, missing columns, a backend that failed: the
@@ -198,6 +198,12 @@ pub struct ScoreArgs {
     /// SageMaker's XGBoost container and Batch Transform take (see deploy/README.md).
     #[arg(long)]
     pub features_only: bool,
+
+    /// With --features-only, write this input column (CustomerId, say) first on each line, for
+    /// Batch Transform to join the scores back on (its InputFilter `$[1:]` drops it before
+    /// the model; see deploy/transform-job.json).
+    #[arg(long, value_name = "COLUMN", requires = "features_only")]
+    pub id: Option<String>,
 }
 
 /// API keys given in clear (API_KEYS). Its `Debug` prints only how many there are, so

@@ -128,7 +128,10 @@ pub async fn run(settings: &Settings, args: &ScoreArgs) -> anyhow::Result<ExitCo
     let choice = BackendChoice::from_settings(settings)?;
     let loaded = backends::load(&choice, |scorer| scorer).await?;
     let scoring = Scoring::of(&loaded.backend);
-    let options = scoring.options(args.threshold, args.features_only);
+    let options = Options {
+        id_column: args.id.clone(),
+        ..scoring.options(args.threshold, args.features_only)
+    };
 
     let (input, size): (Box<dyn Read + Send>, Option<u64>) = match stdio(&args.input) {
         None => (Box::new(io::stdin()), None),

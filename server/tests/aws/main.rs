@@ -11,3 +11,4 @@ mod helpers;
 mod lambda;
 mod original;
 mod sagemaker;
+mod transform;
