@@ -134,10 +134,12 @@ fn with_the_request_spelt_out(command: &str) -> String {
     let mut spelt = format!("{before}{rest}");
     for (key, value) in job().as_object().expect("an object") {
         let mut option = String::new();
-        for (i, c) in key.chars().enumerate() {
-            if c.is_uppercase() && i > 0 && key[..i].ends_with(|p: char| p.is_lowercase()) {
+        let mut previous_lowercase = false;
+        for c in key.chars() {
+            if c.is_uppercase() && previous_lowercase {
                 option.push('-');
             }
+            previous_lowercase = c.is_lowercase();
             option.push(c.to_ascii_lowercase());
         }
         let value = match value {
