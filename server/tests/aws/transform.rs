@@ -298,3 +298,55 @@ async fn batch_transform_played_against_the_container_gives_the_command_lines_sc
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `churn-predict score ARGS` with `ENDPOINT_NAME` and the SageMaker Runtime URL overridden.
+fn score_through(endpoint_url: &str, args: &[&str]) -> std::process::Output {
+    churn_predict()
+        .arg("score")
+        .args(args)
+        .env("ENDPOINT_NAME", "churn-batch")
+        .env("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", endpoint_url)
+        .env("SAGEMAKER_TIMEOUT_MS", "3000")
+        .env("SAGEMAKER_MAX_ATTEMPTS", "2")
+        .output()
+        .expect("churn-predict runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_through_a_sagemaker_endpoint_writes_the_same_bytes_or_says_what_failed()
+{
+    let dir = std::env::temp_dir().join(format!("churn-remote-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join("customers.csv");
+    // More rows than one call takes (5,000), so several calls are in flight.
+    std::fs::write(&raw, raw_file(12_000)).unwrap();
+    let raw = raw.to_str().unwrap();
+    let embedded = score(&[raw]);
+
+    // A second churn-predict plays the endpoint (its SageMaker Runtime route).
+    let endpoint = TestServer::start().await;
+    let remote = score_through(&format!("http://{}", endpoint.address), &[raw]);
+    assert!(
+        remote.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    assert!(
+        remote.stdout == embedded.as_bytes(),
+        "the same bytes through the endpoint"
+    );
+
+    // Nothing listens there: every call fails after its retries, and the run says so.
+    let closed = format!("http://127.0.0.1:{}", crate::helpers::free_port());
+    let failed = score_through(&closed, &[raw]);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("failed on the rows from line 2")
+            && stderr.contains("no row from line 2 to the end of the input was scored"),
+        "{stderr}"
+    );
+    let written = String::from_utf8(failed.stdout).unwrap();
+    assert_eq!(written.lines().count(), 1, "the header only: {written}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
