@@ -257,6 +257,7 @@ async fn model_info(State(state): State<AppState>) -> Json<Value> {
         "fields": fields,
         "max_batch": state.limits.max_batch,
         "max_body_bytes": state.limits.max_body_bytes,
+        "max_score_bytes": state.limits.max_score_bytes,
         "card": state.model_card.as_deref(),
     }))
 }
