@@ -141,6 +141,15 @@ pub async fn run(settings: &Settings, args: &ScoreArgs) -> anyhow::Result<ExitCo
             (Box::new(file), size)
         }
     };
+    if let (Some(input), Some(output)) = (stdio(&args.input), stdio(&args.output))
+        && let (Ok(a), Ok(b)) = (input.canonicalize(), output.canonicalize())
+        && a == b
+    {
+        anyhow::bail!(
+            "{} is both the input and the output: writing would erase it before it is read",
+            output.display()
+        );
+    }
     let output: Box<dyn Write + Send> = match stdio(&args.output) {
         None => Box::new(io::stdout()),
         Some(path) => {

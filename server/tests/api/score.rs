@@ -538,3 +538,24 @@ fn any_customer_the_api_accepts_scores_the_same_through_a_csv_file() {
     })
     .unwrap();
 }
+
+#[test]
+fn the_command_line_refuses_to_overwrite_its_own_input() {
+    let path = std::env::temp_dir().join(format!("churn-same-{}.csv", std::process::id()));
+    let file = raw_file(3, None);
+    std::fs::write(&path, &file).unwrap();
+    let path_text = path.to_str().unwrap();
+    let run = cli(&[path_text, "-o", path_text], b"");
+    assert_eq!(run.status, 1);
+    assert!(
+        run.stderr.contains("both the input and the output"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        file,
+        "the input is untouched"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
