@@ -116,7 +116,7 @@ impl<R: Read> Source<R> {
                 }
                 let delimiter = records::detect_delimiter(records::first_line(&self.buf));
                 let end = match records::record_end(&self.buf, delimiter) {
-                    End::Complete(n) => Some(n),
+                    End::Complete { end, .. } => Some(end),
                     End::Incomplete { .. } if self.eof => Some(self.buf.len()),
                     End::Incomplete { .. } => None,
                 };
@@ -285,14 +285,18 @@ fn read_chunks<R: Read>(
                 break Ok(());
             }
             match records::record_end(&source.buf[pos..], delimiter) {
-                End::Complete(n) => {
+                End::Complete { end: n, one_line } => {
                     chunk.push(Record {
                         start: pos,
                         end: pos + n,
                         line,
                         unclosed_quote: false,
                     });
-                    line += records::newlines(&source.buf[pos..pos + n]);
+                    line += if one_line {
+                        1
+                    } else {
+                        records::newlines(&source.buf[pos..pos + n])
+                    };
                     pos += n;
                 }
                 End::Incomplete { in_quotes } if source.eof => {
@@ -556,7 +560,7 @@ pub fn count_rows(input: &[u8]) -> u64 {
     let mut rows = 0u64;
     while !rest.is_empty() {
         let n = match records::record_end(rest, delimiter) {
-            End::Complete(n) => n,
+            End::Complete { end, .. } => end,
             End::Incomplete { .. } => rest.len(),
         };
         rows += u64::from(!records::is_blank(&rest[..n]));

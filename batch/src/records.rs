@@ -14,8 +14,8 @@ use memchr::memchr;
 /// Where the record at the start of a buffer ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
-    /// Just past its `\n`.
-    Complete(usize),
+    /// Just past its `\n`; `one_line`: it holds no other `\n` (no quote at all).
+    Complete { end: usize, one_line: bool },
     /// The buffer ends first: more input is needed, or, at the end of the input, the record
     /// runs to the end (`in_quotes`: inside a quoted field that was never closed).
     Incomplete { in_quotes: bool },
@@ -37,7 +37,10 @@ pub fn record_end(buf: &[u8], delimiter: u8) -> End {
     // Most records hold no quote at all: then the line is the record.
     if memchr(b'"', line).is_none() {
         return match newline {
-            Some(i) => End::Complete(i + 1),
+            Some(i) => End::Complete {
+                end: i + 1,
+                one_line: true,
+            },
             None => End::Incomplete { in_quotes: false },
         };
     }
@@ -55,7 +58,12 @@ pub fn record_end(buf: &[u8], delimiter: u8) -> End {
             },
             State::FieldStart if b == b'"' => State::Quoted,
             State::QuoteInQuoted if b == b'"' => State::Quoted,
-            _ if b == b'\n' => return End::Complete(i + 1),
+            _ if b == b'\n' => {
+                return End::Complete {
+                    end: i + 1,
+                    one_line: false,
+                };
+            }
             _ if b == delimiter => State::FieldStart,
             _ => State::Unquoted,
         };
@@ -82,7 +90,12 @@ pub fn is_blank(record: &[u8]) -> bool {
 pub fn split_fields<'a>(record: &'a [u8], delimiter: u8, out: &mut Vec<Cow<'a, [u8]>>) {
     out.clear();
     if memchr(b'"', record).is_none() {
-        out.extend(record.split(|&b| b == delimiter).map(Cow::Borrowed));
+        let mut start = 0;
+        for end in memchr::memchr_iter(delimiter, record) {
+            out.push(Cow::Borrowed(&record[start..end]));
+            start = end + 1;
+        }
+        out.push(Cow::Borrowed(&record[start..]));
         return;
     }
     let mut rest = record;
@@ -186,8 +199,20 @@ mod tests {
 
     #[test]
     fn plain_and_crlf_records_end_at_their_newline() {
-        assert_eq!(record_end(b"a,b\nc,d\n", b','), End::Complete(4));
-        assert_eq!(record_end(b"a,b\r\nc", b','), End::Complete(5));
+        assert_eq!(
+            record_end(b"a,b\nc,d\n", b','),
+            End::Complete {
+                end: 4,
+                one_line: true
+            }
+        );
+        assert_eq!(
+            record_end(b"a,b\r\nc", b','),
+            End::Complete {
+                end: 5,
+                one_line: true
+            }
+        );
         assert_eq!(content(b"a,b\r\n"), b"a,b");
         assert_eq!(
             record_end(b"a,b", b','),
@@ -198,7 +223,7 @@ mod tests {
     #[test]
     fn a_quoted_field_may_hold_newlines_delimiters_and_doubled_quotes() {
         let text = "1,\"Smith, \"\"Jr\"\"\nline two\",3\nnext\n";
-        let End::Complete(end) = record_end(text.as_bytes(), b',') else {
+        let End::Complete { end, .. } = record_end(text.as_bytes(), b',') else {
             panic!("complete")
         };
         let record = &text[..end];
@@ -223,7 +248,10 @@ mod tests {
 
     #[test]
     fn quotes_inside_unquoted_fields_and_after_a_closing_quote_are_kept() {
-        assert_eq!(record_end(b"ab\"c,d\ne", b','), End::Complete(7));
+        assert!(matches!(
+            record_end(b"ab\"c,d\ne", b','),
+            End::Complete { end: 7, .. }
+        ));
         assert_eq!(fields("ab\"c,d", b','), ["ab\"c", "d"]);
         assert_eq!(fields("\"ab\"c,d", b','), ["abc", "d"]);
         assert_eq!(fields("\"\",x,\"\"", b','), ["", "x", ""]);

@@ -82,7 +82,7 @@ pub fn describe(defects: &[Defect]) -> String {
 
 /// A cell as the field rules see it.
 pub fn input(cell: &str) -> Input<'_> {
-    let trimmed = cell.trim();
+    let trimmed = cell.trim_ascii();
     if trimmed.is_empty() {
         return Input::Missing;
     }
