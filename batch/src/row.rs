@@ -86,6 +86,9 @@ pub fn input(cell: &str) -> Input<'_> {
     if trimmed.is_empty() {
         return Input::Missing;
     }
+    if let Some(n) = small_integer(trimmed.as_bytes()) {
+        return Input::Number(n);
+    }
     // Only digits, signs, points and exponents are read as a number: `inf` and `NaN` stay text.
     if trimmed
         .bytes()
@@ -103,6 +106,27 @@ pub fn input(cell: &str) -> Input<'_> {
     }
 }
 
+/// Most cells are small whole numbers (`38`, `-0`): read exactly without the general float
+/// parser. At most 15 digits, so every value is an exact `f64`, as the parser would give.
+fn small_integer(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    let n = n as f64;
+    Some(if negative { -n } else { n })
+}
+
 /// Reads a record's fields (already split) into a customer, or every defect.
 pub fn customer(fields: &[Cow<'_, [u8]>], header: &Header) -> Result<Customer, Vec<Defect>> {
     if fields.len() != header.names.len() {
@@ -115,14 +139,23 @@ pub fn customer(fields: &[Cow<'_, [u8]>], header: &Header) -> Result<Customer, V
     // (and refused all the same, since no rule takes it).
     let mut lossy: [Option<String>; FIELD_COUNT] = Default::default();
     let mut texts: [Option<&str>; FIELD_COUNT] = [None; FIELD_COUNT];
+    let mut numbers: [Option<f64>; FIELD_COUNT] = [None; FIELD_COUNT];
     for (i, &column) in header.columns.iter().enumerate() {
-        match std::str::from_utf8(&fields[column]) {
+        let cell = &fields[column];
+        // Whole numbers (most cells) need no UTF-8 check: they are ASCII digits.
+        numbers[i] = small_integer(cell.trim_ascii());
+        if numbers[i].is_some() {
+            continue;
+        }
+        match std::str::from_utf8(cell) {
             Ok(text) => texts[i] = Some(text),
-            Err(_) => lossy[i] = Some(String::from_utf8_lossy(&fields[column]).into_owned()),
+            Err(_) => lossy[i] = Some(String::from_utf8_lossy(cell).into_owned()),
         }
     }
-    let inputs: [Input<'_>; FIELD_COUNT] =
-        std::array::from_fn(|i| input(texts[i].or(lossy[i].as_deref()).unwrap_or_default()));
+    let inputs: [Input<'_>; FIELD_COUNT] = std::array::from_fn(|i| match numbers[i] {
+        Some(n) => Input::Number(n),
+        None => input(texts[i].or(lossy[i].as_deref()).unwrap_or_default()),
+    });
     // `from_named` asks for the fields in the table's order: try the next one first.
     let next = std::cell::Cell::new(0);
     let get = |name: &str| {
@@ -164,6 +197,12 @@ mod tests {
         assert_eq!(input(""), Input::Missing);
         assert_eq!(input("  "), Input::Missing);
         assert_eq!(input("38"), Input::Number(38.0));
+        assert_eq!(input("007"), Input::Number(7.0));
+        assert!(matches!(input("-0"), Input::Number(n) if n == 0.0 && n.is_sign_negative()));
+        assert_eq!(
+            input("1234567890123456789"),
+            Input::Number(1234567890123456789.0)
+        );
         assert_eq!(input(" 77864.41 "), Input::Number(77864.41));
         assert_eq!(input("-0.5e1"), Input::Number(-5.0));
         assert_eq!(input("TRUE"), Input::Bool(true));
@@ -173,5 +212,20 @@ mod tests {
         assert_eq!(input("NaN"), Input::Text("NaN"));
         assert_eq!(input("+inf"), Input::Text("+inf"));
         assert_eq!(input("1,5"), Input::Text("1,5"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn whole_numbers_read_as_the_float_parser_reads_them(text in "-?[0-9]{1,18}") {
+            let Input::Number(n) = input(&text) else { panic!("{text} is a number") };
+            let parsed: f64 = text.parse().unwrap();
+            prop_assert_eq!(n.to_bits(), parsed.to_bits());
+        }
     }
 }
