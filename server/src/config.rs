@@ -45,7 +45,8 @@ pub struct Settings {
     pub max_batch: usize,
 
     /// Largest CSV file scored by `POST /score`, in bytes (10 MB: about 130,000 customers).
-    /// Under Lambda, API Gateway and Lambda cap requests and answers at 6 MB whatever this says.
+    /// Under Lambda, requests and answers are capped at 6 MB whatever this says, and the
+    /// answer is larger than the file: the SAM template sets 2,500,000.
     #[arg(long, env = "MAX_SCORE_BYTES", default_value_t = 10 * 1000 * 1000)]
     pub max_score_bytes: usize,
 
