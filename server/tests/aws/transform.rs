@@ -313,8 +313,7 @@ fn score_through(endpoint_url: &str, args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_command_line_through_a_sagemaker_endpoint_writes_the_same_bytes_or_says_what_failed()
-{
+async fn the_command_line_through_a_sagemaker_endpoint_writes_the_same_bytes_or_says_what_failed() {
     let dir = std::env::temp_dir().join(format!("churn-remote-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let raw = dir.join("customers.csv");
