@@ -44,6 +44,12 @@ pub struct Settings {
     #[arg(long, env = "MAX_BATCH", default_value_t = 1000)]
     pub max_batch: usize,
 
+    /// Largest CSV file scored by `POST /score`, in bytes (10 MB: about 130,000 customers).
+    /// Under Lambda, requests and answers are capped at 6 MB whatever this says, and the
+    /// answer is larger than the file: the SAM template sets 2,500,000.
+    #[arg(long, env = "MAX_SCORE_BYTES", default_value_t = 10 * 1000 * 1000)]
+    pub max_score_bytes: usize,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -232,12 +238,58 @@ impl Runtime {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum Command {
     /// Run as a SageMaker inference container: listen on 0.0.0.0:8080 (or
     /// SAGEMAKER_BIND_TO_PORT) unless HOST/PORT say otherwise (SageMaker starts containers
     /// with the argument `serve`).
     Serve,
+    /// Score a CSV file of customers and write it back with `probability` and `result`
+    /// columns (see `crate::score`). With ENDPOINT_NAME, rows go to that SageMaker endpoint.
+    Score(ScoreArgs),
+}
+
+/// `churn-predict score [INPUT] [-o OUTPUT] [--threshold T] [--skip-invalid] [--rejects FILE]
+/// [--features-only [--id COLUMN]]`.
+///
+/// Exit status: 0 when every row was scored (or `--skip-invalid`), 3 when rows were rejected,
+/// 1 when the run failed (unreadable input, missing columns, a backend that failed: the
+/// message says what was written).
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct ScoreArgs {
+    /// The CSV file: a header row, then one customer a row, with the public Churn_Modelling
+    /// names (CreditScore, Geography, ...) or the API's (credit_score, geography, ...), `,` or
+    /// `;`. Standard input when absent or `-`.
+    pub input: Option<PathBuf>,
+
+    /// Where to write the scored CSV (the input's columns, then probability and result).
+    /// Standard output when absent or `-`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    /// "Will Exit" when the probability reaches this (default: the model's threshold).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+
+    /// Exit 0 even when rows were rejected (they are still reported, never written).
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Write each rejected row here, verbatim, followed by its line number and the reason: a
+    /// CSV with the input's header and `line` and `reason` columns, to fix and score again.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+
+    /// Write only the 12 model inputs of each valid row, headerless and comma-separated: what
+    /// SageMaker's XGBoost container and Batch Transform take (see deploy/README.md).
+    #[arg(long)]
+    pub features_only: bool,
+
+    /// With --features-only, write this input column (CustomerId, say) first on each line, for
+    /// Batch Transform to join the scores back on (its InputFilter `$[1:]` drops it before
+    /// the model; see deploy/transform-job.json).
+    #[arg(long, value_name = "COLUMN", requires = "features_only")]
+    pub id: Option<String>,
 }
 
 /// API keys given in clear (API_KEYS). Its `Debug` prints only how many there are, so

@@ -126,6 +126,27 @@ pub enum ApiError {
     /// The key's usage plan is spent for now; retry after the given number of seconds.
     #[error("too many requests: retry after {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    // ---- Batch scoring (`POST /score`, see `crate::api::score`) ----
+    /// A CSV file that cannot be read as customers at all (no header, missing columns, …).
+    #[error("{0}")]
+    BadCsv(String),
+    /// Rows the field table refuses (without `skip_invalid`): each listed with its line.
+    #[error("{}", .0)]
+    InvalidRows(Box<RowProblems>),
+    /// A query parameter the route does not take, or a value it cannot use.
+    #[error("{0}")]
+    BadQuery(String),
+    /// A file whose rows cost more of the key's allowance than its bucket can ever hold.
+    #[error(
+        "{rows} rows cost {tokens} requests of this API key's allowance (one per {per_token} \
+         rows), more than it can ever hold; send at most {max_rows} rows at once"
+    )]
+    TooManyRows {
+        rows: u64,
+        tokens: u64,
+        per_token: u64,
+        max_rows: u64,
+    },
     /// The request (reading the body included) took longer than REQUEST_TIMEOUT_MS.
     #[error("the request took longer than {0} ms")]
     RequestTimeout(u64),
@@ -168,6 +189,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::BatchSize { .. } | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadCsv(_) | ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidRows(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRows { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Backend(ScoreError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Backend(ScoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Backend(ScoreError::Backend(_)) => StatusCode::BAD_GATEWAY,
@@ -190,6 +214,10 @@ impl ApiError {
             ApiError::BadShape(_) => "bad_shape",
             ApiError::BatchSize { .. } => "batch_size",
             ApiError::Invalid(_) => "invalid_input",
+            ApiError::BadCsv(_) => "bad_csv",
+            ApiError::InvalidRows(_) => "invalid_rows",
+            ApiError::BadQuery(_) => "bad_query",
+            ApiError::TooManyRows { .. } => "too_many_rows",
             ApiError::Backend(e) => e.kind(),
             ApiError::NotFound { .. } => "not_found",
             ApiError::Unauthorized => "missing_api_key",
@@ -240,9 +268,101 @@ pub struct ErrorBody<'a> {
     /// For invalid input: each refused value.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub fields: Vec<FieldProblem<'a>>,
+    /// Refused rows of a CSV file, each with its line (at most [`MAX_LISTED_ROWS`]).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub lines: Vec<LineProblem<'a>>,
+    /// Rows of a CSV file: read, and refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
     /// Problems not listed.
     #[serde(skip_serializing_if = "is_zero")]
     pub more: usize,
+}
+
+/// At most this many refused rows of a CSV file are listed in one answer (then "more").
+pub const MAX_LISTED_ROWS: usize = 100;
+
+/// The refused rows of a CSV file: how many rows there were, how many were refused, and the
+/// first [`MAX_LISTED_ROWS`] of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowProblems {
+    pub rows: u64,
+    pub rejected: u64,
+    pub listed: Vec<batch::Rejection>,
+}
+
+impl RowProblems {
+    /// Keeps the rejection if fewer than [`MAX_LISTED_ROWS`] are listed (the caller counts).
+    pub fn list(&mut self, rejection: &batch::Rejection) {
+        if self.listed.len() < MAX_LISTED_ROWS {
+            self.listed.push(batch::Rejection {
+                // The answer never quotes whole rows: the values refused are enough.
+                record: Vec::new(),
+                ..rejection.clone()
+            });
+        }
+    }
+}
+
+impl std::fmt::Display for RowProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} rows are invalid (first on line {}); fix them, or send skip_invalid=true \
+             to score the others",
+            self.rejected,
+            self.rows,
+            self.listed.first().map_or(0, |r| r.line)
+        )
+    }
+}
+
+/// One refused row of a CSV file, for programs: its line and what is wrong in it.
+#[derive(Serialize, ToSchema)]
+pub struct LineProblem<'a> {
+    pub line: u64,
+    pub problems: Vec<RowProblem<'a>>,
+}
+
+/// One thing wrong in a row: a refused value (`column`, `field`, `value`), or the row itself
+/// (`column_count`, `unclosed_quote`).
+#[derive(Serialize, ToSchema)]
+pub struct RowProblem<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub column: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub field: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub value: &'a str,
+    pub problem: &'static str,
+    pub allowed: String,
+}
+
+impl<'a> LineProblem<'a> {
+    pub fn new(rejection: &'a batch::Rejection) -> LineProblem<'a> {
+        LineProblem {
+            line: rejection.line,
+            problems: rejection
+                .defects
+                .iter()
+                .map(|d| {
+                    let (field, value) = match d {
+                        batch::Defect::Value(e) => (e.field_name(), e.value.as_str()),
+                        _ => ("", ""),
+                    };
+                    RowProblem {
+                        column: d.column(),
+                        field,
+                        value,
+                        problem: d.code(),
+                        allowed: d.allowed(),
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -282,11 +402,23 @@ impl IntoResponse for ApiError {
             ),
             _ => (Vec::new(), 0),
         };
+        let (lines, rows, rejected, more) = match &self {
+            ApiError::InvalidRows(problems) => (
+                problems.listed.iter().map(LineProblem::new).collect(),
+                Some(problems.rows),
+                Some(problems.rejected),
+                (problems.rejected as usize).saturating_sub(problems.listed.len()),
+            ),
+            _ => (Vec::new(), None, None, more),
+        };
         let body = ErrorBody {
             error: self.to_string().into(),
             kind: self.kind(),
             request_id: request_id::current(),
             fields,
+            lines,
+            rows,
+            rejected,
             more,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());

@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod model_file;
 pub mod openapi;
 pub mod sagemaker;
+pub mod score;
 pub mod serve;
 pub mod startup;
 pub mod state;

@@ -1,15 +1,29 @@
-use server::config::{Runtime, Settings};
+use std::process::ExitCode;
+
+use server::config::{Command, Runtime, Settings};
 use server::{startup::Application, telemetry};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings::load();
+    if let Some(Command::Score(args)) = &settings.command {
+        // Standard output may be the scored file: logs go to stderr, warnings only by default.
+        telemetry::init_for_command_line(&settings.log_format);
+        return Ok(match server::score::run(&settings, args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("churn-predict score: {e:#}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     telemetry::init(&settings.log_format);
     match Runtime::detect(&settings) {
-        Runtime::Lambda => server::lambda::run(&settings).await,
+        Runtime::Lambda => server::lambda::run(&settings).await?,
         runtime @ (Runtime::Server | Runtime::SageMakerContainer) => {
             let app = Application::build(&settings, runtime).await?;
-            app.run_until_stopped().await
+            app.run_until_stopped().await?
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,8 @@ use crate::metrics::Observed;
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// Largest CSV body of `POST /score`.
+    pub max_score_bytes: usize,
 }
 
 impl Limits {
@@ -21,6 +23,7 @@ impl Limits {
         Limits {
             max_body_bytes: settings.max_body_bytes,
             max_batch: settings.max_batch,
+            max_score_bytes: settings.max_score_bytes,
         }
     }
 }

@@ -18,15 +18,32 @@ use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
-use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 
+/// The servers: `info` by default, on standard output.
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let terminal = std::io::stdout().is_terminal();
+    install(format, "info,tower_http=info", std::io::stdout, terminal);
+}
+
+/// One-shot commands (`churn-predict score`), whose standard output may be data: `warn` by
+/// default, on standard error.
+pub fn init_for_command_line(format: &str) {
+    let terminal = std::io::stderr().is_terminal();
+    install(format, "warn", std::io::stderr, terminal);
+}
+
+fn install<W>(format: &str, default_filter: &str, writer: W, terminal: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(writer);
     // A second init (several tests in one process) is harmless, so its error is ignored.
     let _ = match format {
         "json" => builder
@@ -35,15 +52,16 @@ pub fn init(format: &str) {
             .with_span_list(false)
             .try_init(),
         _ => builder
-            .with_ansi(colours())
+            .with_ansi(terminal && colours_wanted())
             .fmt_fields(EscapedFields)
             .try_init(),
     };
 }
 
 /// ANSI colours only for a person at a terminal: never into files, pipes or log collectors.
-fn colours() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// Colours on a terminal unless `NO_COLOR` says otherwise.
+fn colours_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The text format's fields, `message` first as written, then `name=value`, every value

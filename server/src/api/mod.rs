@@ -1,8 +1,9 @@
 //! The JSON prediction API: `POST /predict` (and `POST /` with a JSON body), `GET /healthz`,
-//! `GET /model`. Prediction routes and information routes are separate groups so that only the
+//! `GET /model`; and `POST /score`, a CSV file scored (`score`). Prediction routes and information routes are separate groups so that only the
 //! former are put behind API keys.
 
 pub mod request;
+pub mod score;
 
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{FromRequest, RawQuery, Request, State};
@@ -24,6 +25,7 @@ pub fn prediction_routes() -> Router<AppState> {
     Router::new()
         .route("/predict", post(predict))
         .route("/", post(predict))
+        .merge(score::routes())
 }
 
 /// Routes that describe the service: always open.
@@ -290,6 +292,7 @@ async fn model_info(State(state): State<AppState>) -> Json<Value> {
         "fields": fields,
         "max_batch": state.limits.max_batch,
         "max_body_bytes": state.limits.max_body_bytes,
+        "max_score_bytes": state.limits.max_score_bytes,
         "card": state.model_card.as_deref(),
     }))
 }

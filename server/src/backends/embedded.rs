@@ -6,6 +6,9 @@ use std::sync::Arc;
 use model::scoring::BoxFuture;
 use model::{BackendInfo, Features, Model, ScoreError, Scorer, Scores};
 
+/// [`BackendInfo::kind`] of this backend.
+pub const KIND: &str = "embedded";
+
 pub struct Embedded {
     model: Arc<Model>,
     info: BackendInfo,
@@ -14,7 +17,7 @@ pub struct Embedded {
 impl Embedded {
     pub fn new(model: Arc<Model>) -> Embedded {
         let info = BackendInfo {
-            kind: "embedded",
+            kind: KIND,
             model_id: model.id().to_owned(),
             threshold: model.threshold(),
         };

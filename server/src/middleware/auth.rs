@@ -67,6 +67,8 @@ struct Key {
 pub struct ApiKeys {
     keys: Vec<Key>,
     failures: FailureThrottle,
+    /// Each bucket's size: the most tokens a request can ever spend at once.
+    burst: u32,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -136,6 +138,7 @@ impl ApiKeys {
 
     pub fn new(named_digests: Vec<(String, [u8; 32])>, quota: Quota) -> ApiKeys {
         ApiKeys {
+            burst: quota.burst_size().get(),
             keys: named_digests
                 .into_iter()
                 .map(|(name, digest)| Key {
@@ -192,9 +195,39 @@ impl ApiKeys {
     }
 }
 
-fn throttled(wait: Duration) -> ApiError {
+/// The admitted key's token bucket, in the request's extensions: for routes whose cost grows
+/// with what they do (`POST /score` charges per rows, see `crate::api::score`).
+#[derive(Clone)]
+pub struct Bucket {
+    keys: Arc<ApiKeys>,
+    index: usize,
+}
+
+impl Bucket {
+    /// The most tokens the bucket can ever hold.
+    pub fn burst(&self) -> u32 {
+        self.keys.burst
+    }
+
+    /// Spends `tokens` more from the key's bucket: 429 with `Retry-After` when they are not
+    /// there yet; `Err(None)` when the bucket can never hold that many (its burst is smaller).
+    pub fn charge(&self, tokens: u32) -> Result<(), Option<ApiError>> {
+        let Some(n) = NonZeroU32::new(tokens) else {
+            return Ok(());
+        };
+        match self.keys.keys[self.index].limiter.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Some(throttled(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ))),
+            Err(_insufficient_capacity) => Err(None),
+        }
+    }
+}
+
+/// 429, with the wait in whole seconds rounded up: `Retry-After: 0` would invite a hot loop.
+fn throttled(wait: std::time::Duration) -> ApiError {
     ApiError::Throttled {
-        // Whole seconds, rounded up: `Retry-After: 0` would invite a hot loop.
         retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
     }
 }
@@ -368,6 +401,12 @@ pub async fn require_api_key(
         .map(|value| value.as_bytes());
     let name = keys.admit(header, Client::of(&request).limit_key())?;
     tracing::Span::current().record("api_key", &*name.0);
+    if let Some(index) = keys.keys.iter().position(|k| k.name == name.0) {
+        request.extensions_mut().insert(Bucket {
+            keys: Arc::clone(&keys),
+            index,
+        });
+    }
     request.extensions_mut().insert(name);
     Ok(next.run(request).await)
 }

@@ -13,5 +13,6 @@ mod predict;
 mod properties;
 mod rejects;
 mod resilience;
+mod score;
 mod security;
 mod web;

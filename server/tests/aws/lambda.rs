@@ -386,3 +386,54 @@ async fn a_cors_preflight_through_the_keyless_gateway_method_is_answered_without
         "{refused}"
     );
 }
+
+/// `POST /score` through API Gateway (REST, stage `prod`) and Lambda: a CSV file in the event's
+/// body comes back scored as text, byte for byte what `churn-predict score` writes for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_file_posted_to_score_through_the_gateway_is_scored_as_the_command_line_does() {
+    let mut runtime = Runtime::start().await;
+    let _function = spawn_function(&runtime, true, Stdio::null());
+    let file = "CustomerId;Surname;CreditScore;Geography;Gender;Age;Tenure;Balance;\
+                NumOfProducts;HasCrCard;IsActiveMember;EstimatedSalary\r\n\
+                15634602;\"Hargrave; Sr\";670;France;Male;38;7;0.0;2;1;1;77864.41\r\n\
+                15647311;Hill;500;Germany;Female;62;2;120000.0;3;1;0;100000.0\r\n";
+    let mut event: Value =
+        serde_json::from_str(&event("rest-v1-prod-invocations-csv.json")).expect("a JSON event");
+    event["path"] = "/score".into();
+    event["pathParameters"]["proxy"] = "score".into();
+    event["requestContext"]["path"] = "/prod/score".into();
+    event["body"] = file.into();
+
+    let name = "POST /prod/score";
+    let (status, body, response) = http(runtime.invoke(&event.to_string()).await, name);
+
+    assert_eq!(status, 200, "{name}: {body}");
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    let cli = {
+        use std::io::Write;
+        let mut child = churn_predict()
+            .arg("score")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("churn-predict runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(file.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap().stdout
+    };
+    assert_eq!(body.as_bytes(), cli, "the same bytes as the command line");
+    assert!(body.contains(&json_number(embedded_probability(&LEAVER))));
+}
+
+/// A probability as the JSON API (and so the scored file) writes it.
+fn json_number(p: f64) -> String {
+    serde_json::to_string(&p).unwrap()
+}

@@ -12,3 +12,4 @@ mod lambda;
 mod lambda_events;
 mod original;
 mod sagemaker;
+mod transform;

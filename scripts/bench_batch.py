@@ -1,0 +1,97 @@
+"""Batch scoring benchmark helpers (run by scripts/bench-batch.sh, not a test).
+
+    python3 scripts/bench_batch.py generate ROWS OUT.csv   # a synthetic raw-schema file
+    python3 scripts/bench_batch.py pandas IN.csv OUT.csv   # what a user would write: pandas + xgboost
+    python3 scripts/bench_batch.py compare A.csv B.csv     # same probabilities and labels?
+
+`generate` writes the public "Churn_Modelling" columns (RowNumber, CustomerId, Surname, ...,
+Exited) with plausible values from a fixed seed, so every run times the same file. `pandas`
+reads the CSV, one-hot encodes as training did, predicts with model/churn-xgb.json (nthread=2),
+appends `probability` and `result`, and writes the CSV: the same job as `churn-predict score`,
+without validation. Each prints one JSON line of figures on stdout.
+"""
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MODEL = Path(__file__).resolve().parent.parent / "model" / "churn-xgb.json"
+SURNAMES = ["Hargrave", "Hill", "Onio", "Boni", "Mitchell", "Chu", "Bartlett", "Obinna",
+            "He", "Bearce", "Andrews", "Kay", "Chin", "Scott", "Goforth", "Romeo",
+            "Henderson", "Muldrow", "Hao", "McDonald", "Dellucci", "Gerasimov", "Mosman"]
+
+
+def generate(rows: int, out: str) -> None:
+    rng = np.random.default_rng(20240601)
+    geography = rng.choice(["France", "Germany", "Spain"], size=rows, p=[0.5, 0.25, 0.25])
+    has_balance = rng.random(rows) > 0.36
+    frame = pd.DataFrame({
+        "RowNumber": np.arange(1, rows + 1),
+        "CustomerId": 15_565_701 + rng.permutation(rows),
+        "Surname": rng.choice(SURNAMES, size=rows),
+        "CreditScore": np.clip(rng.normal(650, 97, rows).round(), 350, 850).astype(int),
+        "Geography": geography,
+        "Gender": rng.choice(["Female", "Male"], size=rows, p=[0.45, 0.55]),
+        "Age": np.clip(rng.gamma(9.0, 4.3, rows).round(), 18, 92).astype(int),
+        "Tenure": rng.integers(0, 11, rows),
+        "Balance": np.where(has_balance, rng.normal(119_800, 30_000, rows).clip(0).round(2), 0.0),
+        "NumOfProducts": rng.choice([1, 2, 3, 4], size=rows, p=[0.51, 0.46, 0.027, 0.003]),
+        "HasCrCard": (rng.random(rows) < 0.7).astype(int),
+        "IsActiveMember": (rng.random(rows) < 0.51).astype(int),
+        "EstimatedSalary": rng.uniform(11.58, 199_992.48, rows).round(2),
+        "Exited": (rng.random(rows) < 0.2).astype(int),
+    })
+    frame.to_csv(out, index=False)
+    print(json.dumps({"rows": rows, "bytes": Path(out).stat().st_size}))
+
+
+def pandas_score(inp: str, out: str) -> None:
+    import xgboost as xgb
+
+    started = time.perf_counter()
+    frame = pd.read_csv(inp)
+    features = pd.DataFrame({
+        "CreditScore": frame["CreditScore"],
+        "Gender": (frame["Gender"] == "Male").astype(int),
+        "Age": frame["Age"],
+        "Tenure": frame["Tenure"],
+        "Balance": frame["Balance"],
+        "NumOfProducts": frame["NumOfProducts"],
+        "HasCrCard": frame["HasCrCard"],
+        "IsActiveMember": frame["IsActiveMember"],
+        "EstimatedSalary": frame["EstimatedSalary"],
+        "Geography_France": (frame["Geography"] == "France").astype(int),
+        "Geography_Germany": (frame["Geography"] == "Germany").astype(int),
+        "Geography_Spain": (frame["Geography"] == "Spain").astype(int),
+    })
+    booster = xgb.Booster(model_file=str(MODEL))
+    booster.set_param({"nthread": 2})
+    probability = booster.inplace_predict(features.to_numpy(dtype=np.float32))
+    frame["probability"] = probability.astype(np.float64)
+    frame["result"] = np.where(probability >= 0.5, "Will Exit", "Will Not Exit")
+    frame.to_csv(out, index=False)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rows": len(frame), "seconds": seconds, "peak_rss_mib": peak_kib / 1024,
+                      "xgboost": xgb.__version__, "pandas": pd.__version__}))
+
+
+def compare(a: str, b: str) -> None:
+    left, right = pd.read_csv(a), pd.read_csv(b)
+    same_rows = len(left) == len(right)
+    diff = float(np.max(np.abs(left["probability"] - right["probability"]))) if same_rows else None
+    labels = bool((left["result"] == right["result"]).all()) if same_rows else False
+    print(json.dumps({"rows": [len(left), len(right)], "max_probability_difference": diff,
+                      "same_labels": labels}))
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    {"generate": lambda: generate(int(args[0]), args[1]),
+     "pandas": lambda: pandas_score(*args),
+     "compare": lambda: compare(*args)}[command]()
