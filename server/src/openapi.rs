@@ -82,6 +82,7 @@ pub fn openapi() -> OpenApi {
         vec![HttpMethod::Post],
         predict_operation("predict_at_root"),
     );
+    paths.add_path_operation("/score", vec![HttpMethod::Post], score_operation());
     paths.add_path_operation("/", vec![HttpMethod::Get], page_operation());
     paths.add_path_operation("/healthz", vec![HttpMethod::Get], healthz_operation());
     paths.add_path_operation("/model", vec![HttpMethod::Get], model_operation());
@@ -348,6 +349,60 @@ fn predict_operation(id: &str) -> Operation {
                 "One answer, or a batch's answers in input order",
                 answers.into(),
             ),
+        );
+    refusals(key_when_configured(operation)).build()
+}
+
+/// `POST /score`: a CSV file in, the same file scored out (the `batch` crate's core).
+fn score_operation() -> Operation {
+    let csv = |description: &str| {
+        ContentBuilder::new()
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(description)),
+            ))
+            .build()
+    };
+    let query = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let operation = OperationBuilder::new()
+        .operation_id(Some("score"))
+        .summary(Some("Score a whole CSV file of customers"))
+        .parameter(query(
+            "skip_invalid",
+            "`true`: answer the valid rows even when some are refused",
+        ))
+        .parameter(query(
+            "threshold",
+            "Decision threshold for this file, in (0, 1)",
+        ))
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .required(Some(Required::True))
+                .content(
+                    "text/csv",
+                    csv(
+                        "A header row (the public Churn_Modelling names or our field names, any \
+                         case; `,` or `;`), then one customer a row; other columns pass through. \
+                         At most MAX_SCORE_BYTES.",
+                    ),
+                )
+                .build(),
+        ))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("The input's columns, then `probability` and `result`, in input order")
+                .content("text/csv", csv("The scored file"))
+                .build(),
         );
     refusals(key_when_configured(operation)).build()
 }
