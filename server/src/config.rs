@@ -413,4 +413,42 @@ mod tests {
         .unwrap();
         assert_eq!(settings.cors_allowed_origins.len(), 2);
     }
+
+    /// Every setting is documented for operators, and the docs name no setting that does not
+    /// exist (the settings' own descriptions are `--help`; docs/operations.md says what each
+    /// limit does to a client).
+    #[test]
+    fn docs_operations_names_every_setting_and_only_real_ones() {
+        let docs = include_str!("../../docs/operations.md");
+        let settings: Vec<String> = Settings::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        for name in &settings {
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "docs/operations.md does not mention `{name}`"
+            );
+        }
+        // Names in the tables' first column: settings, `RUST_LOG`, or AWS's own variables.
+        for row in docs.lines().filter(|l| l.starts_with("| `")) {
+            let first = row.split('|').nth(1).unwrap_or_default();
+            let names = first.split('`').skip(1).step_by(2);
+            // Environment variables are upper case (the metrics table's names are not).
+            let upper = |n: &&str| {
+                n.chars()
+                    .all(|c| c.is_ascii_uppercase() || "_*".contains(c))
+            };
+            for name in names.filter(upper) {
+                let name = name.trim_end_matches('*').trim_end_matches('_');
+                let known = settings.iter().any(|s| s.starts_with(name))
+                    || name == "RUST_LOG"
+                    || name.starts_with("AWS_");
+                assert!(
+                    known,
+                    "docs/operations.md documents `{name}`, which is no setting"
+                );
+            }
+        }
+    }
 }
