@@ -310,18 +310,41 @@ fn predict_operation() -> Operation {
         .parameter_in(ParameterIn::Query)
         .required(Required::False)
         .description(Some(
-            "`true` or `1`: add each field's effect on the prediction (`reasons`)",
+            "Add why: `reasons` (all ten fields' effects in log-odds, largest |effect| first), \
+             `baseline`, `margin` (`baseline + Σ effect = margin`, `probability = \
+             sigmoid(margin)`) and `method`. `true`, `1` or `exact`: exact SHAP values (XGBoost's \
+             `pred_contribs`); `approx`: XGBoost's approximate (Saabas) contributions. With a \
+             SageMaker endpoint it needs ENDPOINT_MODEL_PATH (else 400 \
+             `explanations_unavailable`). An explained request costs the API key one token \
+             per customer.",
         ))
         .schema(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .enum_values(Some(["true", "1"])),
+                .enum_values(Some(["true", "1", "exact", "approx", "false", "0"])),
+        ))
+        .build();
+    let whatif = ParameterBuilder::new()
+        .name("whatif")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(
+            "`true` or `1`: add `levers`, the changes the bank can act on (active membership, \
+             credit card, number of products) that would lower the probability, lowest \
+             resulting probability first; each `probability` is what this route answers for \
+             the changed customer. Combines with `explain`; same conditions and cost.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["true", "1", "false", "0"])),
         ))
         .build();
     let operation = OperationBuilder::new()
         .operation_id(Some("predict"))
         .summary(Some("Predict whether customers will leave"))
         .parameter(explain)
+        .parameter(whatif)
         .request_body(Some(
             RequestBodyBuilder::new()
                 .required(Some(Required::True))
@@ -341,7 +364,16 @@ fn predict_operation() -> Operation {
                 answers.into(),
             ),
         );
-    refusals(key_when_configured(operation)).build()
+    refusals(key_when_configured(operation))
+        .response(
+            "400",
+            error(
+                "Malformed JSON, not one of the request shapes, a query parameter with a value \
+                 it does not take (`bad_parameter`), or `explain`/`whatif` on a server that \
+                 cannot explain (`explanations_unavailable`: the error says how to enable them)",
+            ),
+        )
+        .build()
 }
 
 fn page_operation() -> Operation {

@@ -311,6 +311,48 @@ impl ApiKeys {
     }
 }
 
+/// The bucket of the key a request was admitted with ([`require_api_key`] puts it in the
+/// request's extensions), for handlers whose requests cost more than the one token the
+/// middleware spent.
+#[derive(Clone)]
+pub struct KeyBucket {
+    keys: Arc<ApiKeys>,
+    name: KeyName,
+}
+
+impl KeyBucket {
+    /// Charges a request that explains or suggests levers for `customers` customers one token
+    /// per customer: the middleware spent one, so `customers − 1` more are spent at once
+    /// (governor's `check_n`), but never more than a full bucket (RATE_LIMIT_BURST) in all, so
+    /// a large batch waits for a full bucket rather than being refused for ever. Throttled: 429
+    /// with Retry-After, and nothing is predicted.
+    pub fn charge(&self, customers: usize) -> Result<(), ApiError> {
+        let Some(more) =
+            NonZeroU32::new(u32::try_from(customers.saturating_sub(1)).unwrap_or(u32::MAX))
+        else {
+            return Ok(());
+        };
+        let key = self
+            .keys
+            .keys
+            .iter()
+            .find(|key| key.name == self.name.0)
+            .ok_or(ApiError::Forbidden)?;
+        let outcome = match key.limiter.check_n(more) {
+            Ok(outcome) => outcome,
+            // More than a full bucket: the rest of a full one (the middleware took the first).
+            Err(governor::InsufficientCapacity(capacity)) => {
+                match NonZeroU32::new(capacity - 1).map(|rest| key.limiter.check_n(rest)) {
+                    Some(Ok(outcome)) => outcome,
+                    _ => Ok(()),
+                }
+            }
+        };
+        outcome
+            .map_err(|not_until| throttled(not_until.wait_time_from(DefaultClock::default().now())))
+    }
+}
+
 /// `name:sha256-hex` lines. Errors name the line, never its content.
 fn read_keys_file(path: &Path) -> anyhow::Result<Vec<(String, [u8; 32])>> {
     let text = std::fs::read_to_string(path)
@@ -368,6 +410,10 @@ pub async fn require_api_key(
         .map(|value| value.as_bytes());
     let name = keys.admit(header, Client::of(&request).limit_key())?;
     tracing::Span::current().record("api_key", &*name.0);
+    request.extensions_mut().insert(KeyBucket {
+        keys: Arc::clone(&keys),
+        name: name.clone(),
+    });
     request.extensions_mut().insert(name);
     Ok(next.run(request).await)
 }

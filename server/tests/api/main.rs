@@ -2,6 +2,7 @@
 //! One test binary (declared modules) so it builds once.
 
 mod compression;
+mod explain;
 mod helpers;
 mod hostile;
 mod load;
