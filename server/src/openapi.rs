@@ -555,4 +555,68 @@ mod tests {
         assert_eq!(vector["minItems"], FEATURE_COUNT);
         assert!(doc["paths"]["/predict"]["post"]["security"].is_array());
     }
+
+    /// The explained answer's fields are documented from the answer types themselves.
+    #[test]
+    fn answers_carry_reasons_levers_baseline_margin_and_method() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi().to_json().unwrap()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let properties = |name: &str| -> Vec<String> {
+            schemas[name]["allOf"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {}", schemas[name]))
+                .iter()
+                .flat_map(|part| part["properties"].as_object().unwrap().keys().cloned())
+                .collect()
+        };
+        for name in ["Answer", "Row"] {
+            let props = properties(name);
+            for key in [
+                "baseline",
+                "margin",
+                "reasons",
+                "levers",
+                "result",
+                "probability",
+            ] {
+                assert!(
+                    props.iter().any(|p| p == key),
+                    "{name} lacks {key}: {props:?}"
+                );
+            }
+        }
+        assert!(properties("Answer").contains(&"method".to_owned()));
+        assert!(schemas["BatchAnswer"]["properties"]["method"].is_object());
+        assert_eq!(schemas["Method"]["enum"], json!(["exact", "approx"]));
+        for key in ["field", "from", "to", "probability", "text"] {
+            assert!(
+                schemas["Lever"]["properties"][key].is_object(),
+                "Lever.{key}"
+            );
+        }
+        for key in ["field", "effect", "text"] {
+            assert!(
+                schemas["Reason"]["properties"][key].is_object(),
+                "Reason.{key}"
+            );
+        }
+        let parameters = doc["paths"]["/predict"]["post"]["parameters"]
+            .as_array()
+            .unwrap();
+        let values = |name: &str| {
+            parameters.iter().find(|p| p["name"] == name).unwrap()["schema"]["enum"].clone()
+        };
+        assert_eq!(
+            values("explain"),
+            json!(["true", "1", "exact", "approx", "false", "0"])
+        );
+        assert_eq!(values("whatif"), json!(["true", "1", "false", "0"]));
+        let bad_request = doc["paths"]["/predict"]["post"]["responses"]["400"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(
+            bad_request.contains("explanations_unavailable"),
+            "{bad_request}"
+        );
+    }
 }

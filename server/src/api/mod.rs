@@ -110,6 +110,7 @@ pub struct Answer<'a> {
     pub model: &'a str,
     /// With `?explain`: how the effects were computed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub method: Option<MethodOut>,
     #[serde(flatten)]
     #[schema(inline)]
@@ -122,18 +123,22 @@ pub struct Explained {
     /// With `?explain`: the model's expected log-odds over its training data (XGBoost's bias),
     /// where every customer's effects start from.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub baseline: Option<f64>,
-    /// With `?explain`: this customer's log-odds of leaving, `ln(p / (1 − p))` before the
-    /// probability is rounded to `f32`: `baseline + Σ effect = margin` (within 1e-5) and
-    /// `probability = sigmoid(margin)`.
+    /// With `?explain`: the model's log-odds of leaving for this customer (XGBoost's
+    /// `output_margin`): `baseline + Σ effect = margin` (within 1e-5) and `probability =
+    /// sigmoid(margin)`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub margin: Option<f64>,
     /// With `?explain`: all ten fields' effects, largest |effect| first.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reasons: Option<Vec<ReasonOut>>,
     /// With `?whatif`: changes the bank can make that would lower the probability, lowest
     /// resulting probability first (possibly none).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub levers: Option<Vec<LeverOut>>,
 }
 
@@ -193,6 +198,7 @@ pub struct BatchAnswer<'a> {
     pub model: &'a str,
     /// With `?explain`: how every row's effects were computed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub method: Option<MethodOut>,
 }
 
@@ -480,6 +486,39 @@ async fn model_info(State(state): State<AppState>) -> Json<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_asks_for_explanations_by_method_and_for_levers() {
+        let extras = |q: &str| Extras::from_query(Some(q));
+        assert_eq!(extras("").unwrap(), Extras::default());
+        assert_eq!(Extras::from_query(None).unwrap(), Extras::default());
+        for q in [
+            "explain=true",
+            "explain=1",
+            "explain=exact",
+            "a=b&explain=true",
+        ] {
+            assert_eq!(extras(q).unwrap().explain, Some(Method::Exact), "{q}");
+        }
+        assert_eq!(
+            extras("explain=approx&whatif=1").unwrap(),
+            Extras {
+                explain: Some(Method::Approximate),
+                whatif: true
+            }
+        );
+        assert!(!extras("explain=false&whatif=0").unwrap().any());
+        for q in [
+            "explain=",
+            "explain=TRUE",
+            "whatif=yes",
+            "whatif=1&whatif=1",
+        ] {
+            let refused = extras(q).unwrap_err();
+            assert_eq!(refused.kind(), "bad_parameter", "{q}");
+            assert!(refused.to_string().contains("expected"), "{refused}");
+        }
+    }
 
     #[test]
     fn a_media_types_essence_drops_parameters_and_case() {
