@@ -30,11 +30,11 @@ pub fn prediction_routes() -> Router<AppState> {
         .route("/", post(predict))
 }
 
-/// Routes that describe the service: always open.
+/// Routes that describe the service: always open. (`GET /model`, also open, is answered by
+/// `crate::web`: a page to browsers, [`model_json`] to scripts.)
 pub fn info_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/model", get(model_info))
         .route("/openapi.json", get(crate::openapi::document))
 }
 
@@ -463,8 +463,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// What the model expects and how it was judged, for people and scripts.
-async fn model_info(State(state): State<AppState>) -> Json<Value> {
+/// `GET /model` for scripts: what the model expects and how it was judged (the model card,
+/// when there is one: `null` otherwise).
+pub fn model_json(state: &AppState) -> Response {
     let info = state.backend.info();
     let fields: Vec<Value> = model::fields::FIELDS
         .iter()
@@ -481,6 +482,7 @@ async fn model_info(State(state): State<AppState>) -> Json<Value> {
         "max_body_bytes": state.limits.max_body_bytes,
         "card": state.model_card.as_deref(),
     }))
+    .into_response()
 }
 
 #[cfg(test)]

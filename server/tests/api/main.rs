@@ -7,6 +7,7 @@ mod helpers;
 mod hostile;
 mod load;
 mod logs;
+mod model_page;
 mod model_path;
 mod pages;
 mod predict;
