@@ -156,7 +156,9 @@ async fn the_page_shows_the_same_answer_as_the_json_api() {
     let fourth = reasons[3]["text"].as_str().unwrap();
     assert!(!list.contains(fourth), "only three: {fourth:?} in {list}");
     // The chart's table has all ten, in the API's order, with its effects.
-    let table = &html[html.find(r#"id="effects-table""#).expect("the chart's table")..];
+    let table = &html[html
+        .find(r#"id="effects-table""#)
+        .expect("the chart's table")..];
     let mut after = 0;
     for reason in reasons {
         let effect = format!("{:+.3}", reason["effect"].as_f64().unwrap());
@@ -168,9 +170,14 @@ async fn the_page_shows_the_same_answer_as_the_json_api() {
     }
     // The levers are the API's best, with its probabilities.
     for (i, lever) in api["levers"].as_array().unwrap().iter().take(3).enumerate() {
-        let item = &html[html.find(&format!(r#"<li id="lever-{}""#, i + 1)).expect("a lever")..];
+        let item = &html[html
+            .find(&format!(r#"<li id="lever-{}""#, i + 1))
+            .expect("a lever")..];
         let item = &item[..item.find("</li>").unwrap()];
-        assert!(item.contains(lever["text"].as_str().unwrap()), "{lever} in {item}");
+        assert!(
+            item.contains(lever["text"].as_str().unwrap()),
+            "{lever} in {item}"
+        );
         assert!(
             item.contains(&format!(r#"<data value="{}""#, lever["probability"])),
             "{lever} in {item}"
