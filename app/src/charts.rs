@@ -18,49 +18,55 @@ const TEXT: &str = "fill-slate-800";
 const MUTED: &str = "fill-slate-600";
 
 /// Every field's effect as a diverging bar chart: bars to the right of the axis raise the
-/// risk (red), to the left lower it (green), longest = strongest. Labels are the fields'.
+/// risk (red), to the left lower it (green), longest = strongest. Labels are the fields'. The
+/// axis sits where the largest lowering and raising effects leave it, so the bars use the
+/// width there is (at the left edge when nothing lowers the risk).
 #[component]
 pub fn EffectsChart(
     effects: Vec<Reason>,
     /// The chart's accessible name.
     label: String,
 ) -> impl IntoView {
-    const ROW: f64 = 20.0;
-    const LABEL_END: f64 = 116.0;
-    const AXIS: f64 = 210.0;
-    const HALF: f64 = 86.0;
-    let largest = effects
-        .iter()
-        .map(|r| r.effect.abs())
-        .fold(0.0, f64::max)
-        .max(f64::MIN_POSITIVE);
+    const ROW: f64 = 22.0;
+    const LABEL_END: f64 = 124.0;
+    const BARS: f64 = 130.0;
+    const WIDTH: f64 = 166.0;
+    let most = |sign: f64| {
+        effects
+            .iter()
+            .map(|r| (r.effect * sign).max(0.0))
+            .fold(0.0, f64::max)
+    };
+    let (lowering, raising) = (most(-1.0), most(1.0));
+    let scale = WIDTH / (lowering + raising).max(f64::MIN_POSITIVE);
+    let axis = BARS + lowering * scale;
     let height = ROW * effects.len() as f64 + 4.0;
     let rows = effects
         .iter()
         .enumerate()
         .map(|(i, reason)| {
             let y = 2.0 + ROW * i as f64;
-            let width = reason.effect.abs() / largest * HALF;
+            let width = reason.effect.abs() * scale;
             let (x, class) = match reason.direction() {
-                Direction::RaisesRisk => (AXIS, "fill-red-600"),
-                Direction::LowersRisk => (AXIS - width, "fill-emerald-600"),
-                Direction::NoEffect => (AXIS, "fill-slate-400"),
+                Direction::RaisesRisk => (axis, "fill-red-600"),
+                Direction::LowersRisk => (axis - width, "fill-emerald-600"),
+                Direction::NoEffect => (axis, "fill-slate-400"),
             };
             view! {
                 <text
                     x=at(LABEL_END)
-                    y=at(y + 13.0)
+                    y=at(y + 15.0)
                     text-anchor="end"
-                    font-size="11"
+                    font-size="12"
                     class=TEXT
                 >
                     {reason.field().label}
                 </text>
                 <rect
                     x=at(x)
-                    y=at(y + 3.0)
+                    y=at(y + 4.0)
                     width=at(width.max(0.8))
-                    height="12"
+                    height="14"
                     rx="2"
                     class=class
                     data-field=reason.field.clone()
@@ -78,8 +84,8 @@ pub fn EffectsChart(
         >
             {rows}
             <line
-                x1=at(AXIS)
-                x2=at(AXIS)
+                x1=at(axis)
+                x2=at(axis)
                 y1="0"
                 y2=at(height)
                 stroke-width="1"
@@ -243,15 +249,16 @@ mod tests {
         let html = html(|| view! { <EffectsChart effects label="chart".to_owned() /> }.into_any());
         assert!(html.contains(r#"role="img""#) && html.contains(r#"aria-label="chart""#));
         assert!(!html.contains("style="), "CSP: no inline styles: {html}");
-        // The axis is at 210 and the longest bar 86 wide.
+        // 166 units for 1.5 of log-odds: the axis at 130 + 0.5 × 166 / 1.5.
         assert!(
-            html.contains(r#"<rect x="210.0" y="5.0" width="86.0""#),
+            html.contains(r#"<rect x="185.3" y="6.0" width="110.7""#),
             "{html}"
         );
         assert!(
-            html.contains(r#"<rect x="167.0" y="25.0" width="43.0""#),
+            html.contains(r#"<rect x="130.0" y="28.0" width="55.3""#),
             "{html}"
         );
+        assert!(html.contains(r#"<line x1="185.3" x2="185.3""#), "{html}");
         assert!(html.contains("fill-red-600") && html.contains("fill-emerald-600"));
         assert!(html.contains(">Age</text>") && html.contains(">Is an active member</text>"));
     }

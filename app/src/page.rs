@@ -467,19 +467,22 @@ fn Effects(effects: Vec<Reason>) -> impl IntoView {
                     <span>"← lowers the risk"</span>
                     <span>"raises the risk →"</span>
                 </p>
-                <table id="effects-table" class="sr-only">
-                    <caption>
-                        "Each field's effect on the log-odds of leaving (exact SHAP values), strongest first"
-                    </caption>
-                    <thead>
-                        <tr>
-                            <th scope="col">"Field"</th>
-                            <th scope="col">"Effect (log-odds)"</th>
-                            <th scope="col">"In words"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
+                // In a clipped box: a table ignores the 1px width `sr-only` gives it.
+                <div class="sr-only">
+                    <table id="effects-table">
+                        <caption>
+                            "Each field's effect on the log-odds of leaving (exact SHAP values), strongest first"
+                        </caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Field"</th>
+                                <th scope="col">"Effect (log-odds)"</th>
+                                <th scope="col">"In words"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
             </figure>
         }
     })
@@ -771,7 +774,7 @@ mod tests {
             "{html}"
         );
         let table = &html[html
-            .find(r#"<table id="effects-table" class="sr-only">"#)
+            .find(r#"<div class="sr-only"><table id="effects-table">"#)
             .expect("a table")..];
         assert_eq!(table.matches(r#"<th scope="row">"#).count(), 10, "{table}");
         for effect in &answer.effects {
