@@ -405,10 +405,27 @@ fn model_operation() -> Operation {
         .required("model")
         .property("threshold", ObjectBuilder::new().schema_type(Type::Number))
         .required("threshold");
+    let answer = ResponseBuilder::new()
+        .description(
+            "The model's description: JSON, unless `Accept` prefers `text/html` (a browser), \
+             which gets the model page (calibration and importance charts, threshold table). \
+             `Vary: Accept`.",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(card)).build(),
+        )
+        .content(
+            "text/html",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        )
+        .build();
     OperationBuilder::new()
         .operation_id(Some("model"))
         .summary(Some("What the model expects and how it was judged"))
-        .response("200", json_response("The model's description", card.into()))
+        .response("200", answer)
         .build()
 }
 
