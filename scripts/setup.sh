@@ -46,7 +46,7 @@ npm_ci() {
 }
 npm_ci .  # Tailwind CSS compiler
 if $want_tests; then
-  npm_ci end2end  # Playwright driver (playwright-core; downloads no browser)
+  npm_ci end2end  # Playwright driver (playwright-core; downloads no browser) and axe-core
 fi
 
 if $want_tests; then

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use model::fields::{At, FIELDS, Field, FieldError, Input, Problem as Refusal, Rule};
-use model::{Backend, Customer, InvalidCustomer, Label, ScoreError};
+use model::{Backend, Customer, Direction, InvalidCustomer, Label, ScoreError};
 use serde::{Deserialize, Serialize};
 
 /// What a person submitted, by field name, exactly as typed (so it can be shown back).
@@ -115,13 +115,24 @@ pub struct Answer {
     pub probability: f64,
     pub threshold: f64,
     pub model: String,
-    /// The strongest reasons, strongest first; empty when the backend cannot explain.
+    /// The strongest reasons, strongest first (at most [`TOP_REASONS`], none without an
+    /// effect); empty when the backend cannot explain.
     #[serde(default)]
     pub reasons: Vec<Reason>,
+    /// Every field's exact effect, strongest first, for the chart; empty when the backend
+    /// cannot explain.
+    #[serde(default)]
+    pub effects: Vec<Reason>,
+    /// What could lower the risk, best first (at most [`TOP_LEVERS`]); empty when the backend
+    /// cannot explain or nothing would.
+    #[serde(default)]
+    pub levers: Vec<Offer>,
 }
 
-/// How many reasons the page shows.
+/// How many reasons the page lists in words.
 pub const TOP_REASONS: usize = 3;
+/// How many levers the page offers.
+pub const TOP_LEVERS: usize = 3;
 
 /// One field's push on the prediction, as the JSON API's `?explain=true` gives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,42 +140,95 @@ pub struct Reason {
     /// The field's name in the table.
     pub field: String,
     /// Change in the log-odds of leaving; positive raises the risk.
-    pub effect: f32,
-    /// [`model::explain::describe`]'s phrase, e.g. "Age (62) raises the risk".
+    pub effect: f64,
+    /// [`model::Effect::describe`]'s phrase, e.g. "Age (62) raises the risk".
     pub text: String,
 }
 
 impl Reason {
+    fn of(effect: &model::Effect, customer: &Customer) -> Reason {
+        Reason {
+            field: effect.field.name.to_owned(),
+            effect: effect.effect,
+            text: effect.describe(customer),
+        }
+    }
+
+    pub fn direction(&self) -> Direction {
+        model::Effect {
+            field: self.field(),
+            effect: self.effect,
+        }
+        .direction()
+    }
+
     pub fn raises_risk(&self) -> bool {
-        self.effect > 0.0
+        self.direction() == Direction::RaisesRisk
+    }
+
+    /// The field's entry in the table.
+    pub fn field(&self) -> &'static Field {
+        model::fields::field(&self.field).unwrap_or(&FIELDS[0])
     }
 }
 
-/// The [`TOP_REASONS`] strongest reasons the backend gives for a customer; none when it
-/// cannot explain. Fields with no effect are not reasons.
-pub fn top_reasons(backend: &Backend, customer: &Customer) -> Vec<Reason> {
-    let reasons = backend
-        .explainer
-        .as_ref()
-        .and_then(|model| model.explain(customer))
-        .unwrap_or_default();
-    strongest(reasons, customer)
+/// A retention lever as the page offers it: the change in words, the probability the changed
+/// customer gets, and the whole changed profile for a button that opens the form with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The field changed (`is_active_member`, `has_cr_card`, `num_of_products`).
+    pub field: String,
+    /// The change alone, e.g. "Becoming an active member".
+    pub change: String,
+    /// The whole sentence, e.g. "Becoming an active member would lower the risk of leaving
+    /// from 58.3% to 41.0%".
+    pub text: String,
+    /// What a prediction of the changed customer answers.
+    pub probability: f64,
+    /// Every field of the changed customer, as the form posts it (`name`, `value`).
+    pub profile: Vec<(String, String)>,
 }
 
-/// The [`TOP_REASONS`] strongest of `reasons`, worded for `customer`.
-pub fn strongest(mut reasons: Vec<model::explain::Reason>, customer: &Customer) -> Vec<Reason> {
-    reasons.retain(|r| r.effect != 0.0 && r.effect.is_finite());
-    // Backends give them strongest first; a stable sort keeps that order and enforces it.
-    reasons.sort_by(|a, b| b.effect.abs().total_cmp(&a.effect.abs()));
-    reasons
-        .iter()
-        .take(TOP_REASONS)
-        .map(|r| Reason {
-            field: r.field.name.to_owned(),
-            effect: r.effect,
-            text: model::explain::describe(r, customer),
+impl Offer {
+    fn of(lever: &model::Lever, customer: &Customer) -> Option<Offer> {
+        let changed = lever.apply(customer)?;
+        Some(Offer {
+            field: lever.field.name.to_owned(),
+            change: lever.change(),
+            text: lever.text(),
+            probability: lever.probability,
+            profile: FIELDS
+                .iter()
+                .map(|f| {
+                    let value = changed.value_of(f.name).unwrap_or_default();
+                    (f.name.to_owned(), value)
+                })
+                .collect(),
         })
-        .collect()
+    }
+}
+
+/// The explanation the page shows: every field's effect (for the chart) and the
+/// [`TOP_REASONS`] strongest in words, fields with no effect left out. Both empty without one.
+pub fn explained(
+    explanation: Option<&model::Explanation>,
+    customer: &Customer,
+) -> (Vec<Reason>, Vec<Reason>) {
+    let Some(explanation) = explanation else {
+        return (Vec::new(), Vec::new());
+    };
+    let effects: Vec<Reason> = explanation
+        .effects
+        .iter()
+        .map(|e| Reason::of(e, customer))
+        .collect();
+    let strongest = effects
+        .iter()
+        .filter(|r| r.direction() != Direction::NoEffect)
+        .take(TOP_REASONS)
+        .cloned()
+        .collect();
+    (effects, strongest)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,18 +263,39 @@ pub async fn evaluate(
             return Outcome::Invalid(errors.iter().map(problem).collect());
         }
     };
-    match backend.predict(std::slice::from_ref(&customer)).await {
+    let customers = std::slice::from_ref(&customer);
+    match backend.predict(customers).await {
         Ok(predictions) => {
             let [p] = predictions.as_slice() else {
                 unreachable!("a backend's scores are one per row (model::Scores)")
             };
             let info = backend.info();
+            // Explained only with the model that scored, or its checked local copy.
+            let explanation = backend
+                .explainer
+                .as_ref()
+                .and_then(|model| model.explanation(&customer));
+            let (effects, reasons) = explained(explanation.as_ref(), &customer);
+            let levers = match backend.levers(customers, &predictions).await {
+                Ok(mut all) => all.pop().unwrap_or_default(),
+                Err(e) => {
+                    // The prediction stands; only the levers' re-scoring failed.
+                    tracing::warn!(error = %e, "levers for the form could not be scored");
+                    Vec::new()
+                }
+            };
             Outcome::Predicted(Answer {
                 will_exit: p.label == Label::WillExit,
                 probability: p.probability,
                 threshold: info.threshold,
                 model: info.model_id.clone(),
-                reasons: top_reasons(backend, &customer),
+                reasons,
+                effects,
+                levers: levers
+                    .iter()
+                    .filter_map(|lever| Offer::of(lever, &customer))
+                    .take(TOP_LEVERS)
+                    .collect(),
             })
         }
         Err(e) => Outcome::Unavailable(Failure {
@@ -418,6 +503,8 @@ mod tests {
             threshold: 0.5,
             model: "m".into(),
             reasons: Vec::new(),
+            effects: Vec::new(),
+            levers: Vec::new(),
         };
         assert_eq!(
             sentence(&answer),

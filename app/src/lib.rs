@@ -2,7 +2,8 @@
 //! hydration, so the form works as plain HTML with JavaScript off.
 //!
 //! - [`form`]: pure logic (parse what was typed, HTML constraints from the field table, words).
-//! - [`page`]: the form page; [`sign_in`]: the sign-in page.
+//! - [`page`]: the form page; [`sign_in`]: the sign-in page; [`model_page`]: the model page.
+//! - [`charts`]: inline SVG charts (no JavaScript, no inline styles).
 //! - [`access`]: who is using the pages and what a prediction costs them (decided by the server).
 //! - [`predict_customer`]: the server function the page calls; thin over [`form::evaluate`].
 //! - [`assets`]: the compiled Tailwind CSS, embedded in the binary (see `build.rs`).
@@ -12,7 +13,9 @@
 
 pub mod access;
 pub mod assets;
+pub mod charts;
 pub mod form;
+pub mod model_page;
 pub mod page;
 pub mod sign_in;
 
@@ -32,6 +35,9 @@ pub const FORM_PATH: &str = "/form";
 pub const SIGN_IN_PATH: &str = "/sign-in";
 /// `POST`: ends the session.
 pub const SIGN_OUT_PATH: &str = "/sign-out";
+/// The model page. The server answers `GET` itself (a page to browsers, JSON to scripts), so
+/// this route is left out of the list the pages' router mounts ([`page_routes`]).
+pub const MODEL_PATH: &str = "/model";
 
 /// A submission of the form, posted to [`FORM_PATH`]: the server reads the body and renders
 /// the page with this as context; the page then calls [`predict_customer`].
@@ -77,6 +83,15 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The routes the pages' router mounts: every route of [`App`] but [`MODEL_PATH`], which the
+/// server answers itself (and renders with [`App`] for browsers).
+pub fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    leptos_axum::generate_route_list(App)
+        .into_iter()
+        .filter(|route| route.path() != MODEL_PATH)
+        .collect()
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -88,6 +103,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=page::FormPage ssr=SsrMode::Async />
                 <Route path=path!("/form") view=page::FormPage ssr=SsrMode::Async />
                 <Route path=path!("/sign-in") view=sign_in::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/model") view=model_page::ModelPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -14,7 +14,8 @@ use leptos_router::hooks::use_query_map;
 use model::fields::{FIELDS, Field};
 
 use crate::access::{self, Visitor};
-use crate::form::{self, Answer, Control, Outcome, Reason, Submitted};
+use crate::charts;
+use crate::form::{self, Answer, Control, Offer, Outcome, Reason, Submitted};
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-slate-300 bg-white px-3 py-2 \
     text-base shadow-sm focus:border-indigo-600 focus:outline-none focus:ring-2 \
@@ -168,7 +169,14 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                 </div>
             </div>
             <footer class="mt-8 text-sm text-slate-600">
-                "An estimate to support a conversation, not a decision. Programs can use "
+                "An estimate to support a conversation, not a decision. "
+                <a
+                    class="font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900"
+                    href="model"
+                >
+                    "About the model: how it was judged"
+                </a>
+                ". Programs can use "
                 <code class="rounded bg-slate-200 px-1">"POST /predict"</code>
                 " for the same answer."
             </footer>
@@ -413,9 +421,141 @@ fn Prediction(answer: Answer) -> impl IntoView {
             <span>"100%"</span>
         </p>
         <p id="result-sentence" class="mt-4 text-slate-800">{sentence}</p>
+        <Effects effects=answer.effects.clone() />
         <Reasons reasons=answer.reasons />
+        <Levers levers=answer.levers explained=!answer.effects.is_empty() />
         <p class="mt-3 text-xs text-slate-600">"Model " {answer.model}</p>
     }
+}
+
+/// Why, as a picture: every field's exact effect as a diverging bar chart, with the same
+/// figures in a table for screen readers. Nothing when the backend gave no explanation.
+#[component]
+fn Effects(effects: Vec<Reason>) -> impl IntoView {
+    (!effects.is_empty()).then(|| {
+        let strongest: Vec<String> = effects
+            .iter()
+            .filter(|r| r.direction() != model::Direction::NoEffect)
+            .take(2)
+            .map(|r| r.text.clone())
+            .collect();
+        let label = format!(
+            "Bar chart of each field's effect on the risk, strongest first; bars to the right \
+             raise it, to the left lower it. Strongest: {}. Every figure is in the table that \
+             follows.",
+            strongest.join("; ")
+        );
+        let rows = effects
+            .iter()
+            .map(|r| {
+                view! {
+                    <tr>
+                        <th scope="row">{r.field().label}</th>
+                        <td>{format!("{:+.3}", r.effect)}</td>
+                        <td>{r.text.clone()}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <figure class="mt-4 border-t border-slate-200 pt-3">
+                <figcaption id="effects-heading" class="text-sm font-semibold text-slate-900">
+                    "Why: each field's push on the risk"
+                </figcaption>
+                <charts::EffectsChart effects label />
+                <p aria-hidden="true" class="mt-1 flex justify-between text-xs text-slate-600">
+                    <span>"← lowers the risk"</span>
+                    <span>"raises the risk →"</span>
+                </p>
+                // In a clipped box: a table ignores the 1px width `sr-only` gives it.
+                <div class="sr-only">
+                    <table id="effects-table">
+                        <caption>
+                            "Each field's effect on the log-odds of leaving (exact SHAP values), strongest first"
+                        </caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Field"</th>
+                                <th scope="col">"Effect (log-odds)"</th>
+                                <th scope="col">"In words"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            </figure>
+        }
+    })
+}
+
+/// "What could lower the risk": the best changes the bank can make, each with the probability
+/// the changed customer gets and a button that posts the form with the change made (a POST:
+/// the profile travels in the body, never in a URL). Nothing without an explanation; a short
+/// note when no change would lower the risk.
+#[component]
+fn Levers(levers: Vec<Offer>, explained: bool) -> impl IntoView {
+    let body = if levers.is_empty() {
+        view! {
+            <p id="no-levers" class="mt-2 text-sm text-slate-700">
+                "None of the changes the bank can make (active membership, a credit card, the number of products) would lower this customer's risk."
+            </p>
+        }
+        .into_any()
+    } else {
+        let items = levers
+            .into_iter()
+            .enumerate()
+            .map(|(i, offer)| {
+                let id = format!("lever-{}", i + 1);
+                let text_id = format!("{id}-text");
+                let hidden = offer
+                    .profile
+                    .into_iter()
+                    .map(|(name, value)| view! { <input type="hidden" name=name value=value /> })
+                    .collect_view();
+                view! {
+                    <li id=id class="rounded-lg border border-slate-200 p-3">
+                        <p id=text_id.clone() class="text-sm text-slate-800">{offer.text}</p>
+                        <p class="mt-1 text-sm text-slate-700">
+                            "New probability: "
+                            <data
+                                value=offer.probability.to_string()
+                                class="font-semibold text-slate-900"
+                            >
+                                {form::percent(offer.probability)}
+                            </data>
+                        </p>
+                        <form method="post" action="form" class="mt-2">
+                            {hidden}
+                            <button
+                                type="submit"
+                                aria-describedby=text_id
+                                class="rounded-lg border border-indigo-700 bg-white px-3 py-1.5 text-sm font-semibold text-indigo-800 hover:bg-indigo-50 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-700"
+                            >
+                                "Open with this change"
+                            </button>
+                        </form>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <ul id="result-levers" aria-labelledby="levers-heading" class="mt-2 space-y-2">
+                {items}
+            </ul>
+        }
+        .into_any()
+    };
+    explained.then(|| {
+        view! {
+            <div class="mt-4 border-t border-slate-200 pt-3">
+                <h3 id="levers-heading" class="text-sm font-semibold text-slate-900">
+                    "What could lower the risk"
+                </h3>
+                {body}
+            </div>
+        }
+    })
 }
 
 /// "Main reasons": each says in words whether it raises or lowers the risk; the arrow and
@@ -559,46 +699,147 @@ mod tests {
             threshold: 0.5,
             model: "stub".into(),
             reasons,
+            effects: Vec::new(),
+            levers: Vec::new(),
         })
+    }
+
+    /// The bundled model's answer for a customer, as the form's logic makes it.
+    fn explained_answer(customer: &model::Customer) -> form::Answer {
+        let model = model::Model::bundled().unwrap();
+        let explanation = model.explanation(customer);
+        let (effects, reasons) = form::explained(explanation.as_ref(), customer);
+        let p = model.predict_one(customer);
+        let levers = model
+            .levers(customer)
+            .iter()
+            .filter_map(|l| {
+                let changed = l.apply(customer)?;
+                Some(form::Offer {
+                    field: l.field.name.to_owned(),
+                    change: l.change(),
+                    text: l.text(),
+                    probability: l.probability,
+                    profile: FIELDS
+                        .iter()
+                        .map(|f| (f.name.to_owned(), changed.value_of(f.name).unwrap()))
+                        .collect(),
+                })
+            })
+            .take(form::TOP_LEVERS)
+            .collect();
+        form::Answer {
+            will_exit: p.label == model::Label::WillExit,
+            probability: p.probability,
+            threshold: 0.5,
+            model: model.id().to_owned(),
+            reasons,
+            effects,
+            levers,
+        }
+    }
+
+    fn leaver() -> model::Customer {
+        let values = [
+            500.0, 0.0, 62.0, 2.0, 120000.0, 3.0, 1.0, 0.0, 100000.0, 0.0, 1.0, 0.0,
+        ]
+        .map(model::fields::Input::Number);
+        model::Customer::from_vector(&values, model::fields::At::named("data")).unwrap()
     }
 
     #[test]
     fn the_three_strongest_reasons_are_listed_with_their_direction() {
-        use model::explain::Reason;
-        let reason = |field, effect| Reason { field, effect };
-        let customer = model::Customer::sample();
-        let reasons = form::strongest(
-            vec![
-                reason(&model::fields::AGE, 0.9),
-                reason(&model::fields::IS_ACTIVE_MEMBER, -0.6),
-                reason(&model::fields::GEOGRAPHY, 0.4),
-                reason(&model::fields::BALANCE, -0.1),
-                reason(&model::fields::TENURE, 0.0),
-            ],
-            &customer,
-        );
-        let html = page_for(predicted(reasons));
+        let answer = explained_answer(&leaver());
+        let html = page_for(Outcome::Predicted(answer.clone()));
         assert!(html.contains(">Main reasons</h3>"), "{html}");
-        assert_eq!(html.matches("<li").count(), 3, "{html}");
-        let age = html.find("Age (38) raises the risk").expect("age first");
-        let active = html
-            .find("Is an active member (yes) lowers the risk")
-            .expect("active member second");
-        let country = html
-            .find("Country (France) raises the risk")
-            .expect("country third");
-        assert!(age < active && active < country, "strongest first: {html}");
-        assert!(!html.contains("Balance ("), "only three: {html}");
-        assert_eq!(html.matches(">↑</span>").count(), 2, "{html}");
-        assert_eq!(html.matches(">↓</span>").count(), 1, "{html}");
+        let list = &html[html.find(r#"id="result-reasons""#).unwrap()..];
+        let list = &list[..list.find("</ul>").unwrap()];
+        assert_eq!(list.matches("<li").count(), 3, "{list}");
+        // The strongest three of the chart's ten, in its order.
+        let mut after = 0;
+        for effect in &answer.effects[..3] {
+            let at = list[after..].find(&effect.text).expect("in order");
+            after += at + effect.text.len();
+        }
+        assert!(list.contains("Age (62) raises the risk"), "{list}");
+        assert_eq!(list.matches(">↑</span>").count(), 3, "{list}");
     }
 
     #[test]
-    fn without_an_explanation_there_is_no_list_and_no_heading() {
+    fn the_chart_shows_every_field_with_a_table_of_the_same_figures() {
+        let answer = explained_answer(&leaver());
+        let html = page_for(Outcome::Predicted(answer.clone()));
+        assert!(
+            html.contains(r#"<svg id="effects-chart" role="img" aria-label="Bar chart"#),
+            "{html}"
+        );
+        let table = &html[html
+            .find(r#"<div class="sr-only"><table id="effects-table">"#)
+            .expect("a table")..];
+        assert_eq!(table.matches(r#"<th scope="row">"#).count(), 10, "{table}");
+        for effect in &answer.effects {
+            assert!(
+                table.contains(&format!("{:+.3}", effect.effect)),
+                "{effect:?}"
+            );
+        }
+        assert!(!html.contains("style="), "CSP: no inline styles");
+    }
+
+    #[test]
+    fn each_lever_is_a_post_form_with_the_whole_changed_profile() {
+        let customer = leaver();
+        let answer = explained_answer(&customer);
+        assert!(!answer.levers.is_empty(), "the leaver has levers");
+        let html = page_for(Outcome::Predicted(answer.clone()));
+        assert!(html.contains(">What could lower the risk</h3>"), "{html}");
+        let first = &answer.levers[0];
+        let item = &html[html.find(r#"<li id="lever-1""#).unwrap()..];
+        let item = &item[..item.find("</li>").unwrap()];
+        assert!(
+            item.contains(r#"<form method="post" action="form""#),
+            "{item}"
+        );
+        assert_eq!(
+            item.matches(r#"type="hidden""#).count(),
+            FIELDS.len(),
+            "{item}"
+        );
+        for (name, value) in &first.profile {
+            assert!(
+                item.contains(&format!(r#"name="{name}" value="{value}""#)),
+                "{name}={value} in {item}"
+            );
+        }
+        let changed = &first
+            .profile
+            .iter()
+            .find(|(n, _)| *n == first.field)
+            .unwrap()
+            .1;
+        assert_ne!(
+            Some(changed.clone()),
+            customer.value_of(&first.field),
+            "the change is made"
+        );
+        assert!(
+            item.contains(&format!(r#"<data value="{}""#, first.probability)),
+            "{item}"
+        );
+    }
+
+    #[test]
+    fn without_an_explanation_there_is_no_chart_no_list_and_no_levers() {
         let html = page_for(predicted(Vec::new()));
         assert!(html.contains(r#"id="result-sentence""#), "{html}");
-        assert!(!html.contains("Main reasons"), "{html}");
-        assert!(!html.contains("<ul"), "{html}");
+        for absent in [
+            "Main reasons",
+            "<ul",
+            "<svg id=\"effects-chart\"",
+            "What could lower",
+        ] {
+            assert!(!html.contains(absent), "{absent}: {html}");
+        }
     }
 
     #[test]

@@ -49,7 +49,14 @@ impl Lever {
     /// The lever in plain words, e.g. "Becoming an active member would lower the risk of
     /// leaving from 58.3% to 41.0%".
     pub fn text(&self) -> String {
-        let change = match (self.field.name, self.to) {
+        let change = self.change();
+        let (before, after) = percentages(self.probability_before, self.probability);
+        format!("{change} would lower the risk of leaving from {before} to {after}")
+    }
+
+    /// The change alone, e.g. "Becoming an active member", "Holding 1 product instead of 3".
+    pub fn change(&self) -> String {
+        match (self.field.name, self.to) {
             ("is_active_member", 1) => "Becoming an active member".to_owned(),
             ("is_active_member", _) => "No longer being an active member".to_owned(),
             ("has_cr_card", 1) => "Having a credit card".to_owned(),
@@ -60,9 +67,7 @@ impl Lever {
                 self.from
             ),
             (name, to) => format!("Setting {name} to {to}"),
-        };
-        let (before, after) = percentages(self.probability_before, self.probability);
-        format!("{change} would lower the risk of leaving from {before} to {after}")
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::customer::{Customer, Features};
+use crate::levers::Lever;
 use crate::model::Model;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -182,6 +183,60 @@ impl Backend {
         let scores = self.scorer.score(&rows).await?;
         Ok(scores.predictions(self.info().threshold))
     }
+
+    /// Whether the explainer is the model that scores (the embedded backend): a scorer whose
+    /// `model_id` is the explainer's id is taken to be it (ids are the model file's digest).
+    pub fn explainer_scores(&self) -> bool {
+        self.explainer
+            .as_ref()
+            .is_some_and(|model| model.id() == self.info().model_id)
+    }
+
+    /// Retention levers ([`crate::levers`]) for each customer, given what the scorer answered
+    /// for them (`predictions`, in order). Each lever's `probability` is what the scorer answers
+    /// for the changed customer, so re-predicting the change gives exactly that number: the
+    /// explainer's own probability when it is the scorer ([`Backend::explainer_scores`]);
+    /// otherwise the changed customers are scored by the scorer, all in one call, and a change
+    /// is kept only if the scorer's answer is lower. Empty lists without an explainer.
+    pub async fn levers(
+        &self,
+        customers: &[Customer],
+        predictions: &[Prediction],
+    ) -> Result<Vec<Vec<Lever>>, ScoreError> {
+        let Some(model) = &self.explainer else {
+            return Ok(vec![Vec::new(); customers.len()]);
+        };
+        let mut all: Vec<Vec<Lever>> = customers.iter().map(|c| model.levers(c)).collect();
+        if !self.explainer_scores() {
+            let changed: Vec<Features> = all
+                .iter()
+                .zip(customers)
+                .flat_map(|(levers, customer)| {
+                    levers.iter().filter_map(|lever| lever.apply(customer))
+                })
+                .map(|c| c.features())
+                .collect();
+            if !changed.is_empty() {
+                let scores = self.scorer.score(&changed).await?;
+                let mut scores = scores.as_slice().iter();
+                for (levers, customer) in all.iter_mut().zip(customers) {
+                    for lever in levers.iter_mut() {
+                        if lever.apply(customer).is_some() {
+                            lever.probability = *scores.next().unwrap_or(&f64::INFINITY);
+                        }
+                    }
+                }
+            }
+        }
+        for (levers, prediction) in all.iter_mut().zip(predictions) {
+            for lever in levers.iter_mut() {
+                lever.probability_before = prediction.probability;
+            }
+            levers.retain(|lever| lever.probability < prediction.probability);
+            levers.sort_by(|a, b| a.probability.total_cmp(&b.probability));
+        }
+        Ok(all)
+    }
 }
 
 /// A scorer made of a function: test stubs and adapters in a few lines.
@@ -238,6 +293,81 @@ impl fmt::Debug for Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs a future that is ready at once (every `FnScorer`'s is).
+    fn now<T>(future: impl Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(value) => value,
+            std::task::Poll::Pending => panic!("a stub scorer answers at once"),
+        }
+    }
+
+    fn leaver() -> Customer {
+        let values = [
+            500.0, 0.0, 62.0, 2.0, 120000.0, 3.0, 0.0, 0.0, 100000.0, 0.0, 1.0, 0.0,
+        ]
+        .map(crate::fields::Input::Number);
+        Customer::from_vector(&values, crate::fields::At::named("data")).unwrap()
+    }
+
+    #[test]
+    fn levers_carry_the_scorers_own_answers_for_the_changed_customers() {
+        let model = Arc::new(Model::bundled().unwrap());
+        let local = Arc::clone(&model);
+        // A remote scorer of the same model that answers a little lower: what it says wins.
+        let remote = FnScorer::new("sagemaker:churn", 0.5, move |rows| {
+            Ok(rows
+                .iter()
+                .map(|row| f64::from(local.probability(row)) - 1e-3)
+                .collect())
+        });
+        let backend = Backend {
+            scorer: Arc::new(remote),
+            explainer: Some(Arc::clone(&model)),
+        };
+        assert!(!backend.explainer_scores());
+        let customers = [leaver(), Customer::sample()];
+        let predictions = now(backend.predict(&customers)).unwrap();
+        let levers = now(backend.levers(&customers, &predictions)).unwrap();
+        assert!(!levers[0].is_empty(), "the leaver has levers");
+        for ((levers, customer), prediction) in levers.iter().zip(&customers).zip(&predictions) {
+            for lever in levers {
+                let changed = lever.apply(customer).unwrap();
+                let again = now(backend.predict(&[changed])).unwrap();
+                assert_eq!(lever.probability, again[0].probability, "{lever:?}");
+                assert_eq!(lever.probability_before, prediction.probability);
+                assert!(lever.probability < prediction.probability);
+            }
+        }
+        // The embedded arrangement: the explainer is the scorer, and its answers are used as is.
+        let embedded = FnScorer::new(model.id(), 0.5, {
+            let model = Arc::clone(&model);
+            move |rows| {
+                Ok(rows
+                    .iter()
+                    .map(|r| f64::from(model.probability(r)))
+                    .collect())
+            }
+        });
+        let backend = Backend {
+            scorer: Arc::new(embedded),
+            explainer: Some(Arc::clone(&model)),
+        };
+        assert!(backend.explainer_scores());
+        let predictions = now(backend.predict(&customers)).unwrap();
+        let levers = now(backend.levers(&customers, &predictions)).unwrap();
+        assert_eq!(levers[0], model.levers(&customers[0]));
+        let none = Backend {
+            explainer: None,
+            ..backend
+        };
+        assert_eq!(
+            now(none.levers(&customers, &predictions)).unwrap(),
+            [vec![], vec![]]
+        );
+    }
 
     #[test]
     fn scores_are_one_probability_per_row_or_a_backend_error() {

@@ -104,6 +104,17 @@ pub enum ApiError {
     BatchSize { at: String, got: usize, max: usize },
     #[error("{0}")]
     Invalid(Problems),
+    /// A query parameter the route knows, with a value it does not take (or given twice).
+    #[error("query parameter {name}: got {got}; expected {allowed}")]
+    BadParameter {
+        name: &'static str,
+        got: String,
+        allowed: &'static str,
+    },
+    /// `?explain` or `?whatif` on a server that cannot explain its predictions: the fixed
+    /// text says how to enable them.
+    #[error("{}", .0.text())]
+    ExplanationsUnavailable(Unexplained),
     /// The model backend failed: its kind decides the status and the public text; its own
     /// words (endpoint, message, excerpt) are only logged.
     #[error("{}", backend_text(.0))]
@@ -161,6 +172,34 @@ pub enum ApiError {
     Unready(&'static str),
 }
 
+/// Why a server cannot explain (`?explain`) or suggest levers (`?whatif`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unexplained {
+    /// A SageMaker endpoint scores and no local copy of its model was given: explaining with
+    /// any other model would be wrong.
+    NoLocalModel,
+    /// The model file lacks the statistics explanations need (XGBoost's `sum_hessian`).
+    ModelCannotExplain,
+}
+
+impl Unexplained {
+    pub fn text(self) -> &'static str {
+        match self {
+            Unexplained::NoLocalModel => {
+                "explanations and levers are not available: this server scores with a SageMaker \
+                 endpoint and has no local copy of its model. To enable ?explain and ?whatif, \
+                 set ENDPOINT_MODEL_PATH to the endpoint's model (its model.tar.gz or model \
+                 file); it is checked against the endpoint at start"
+            }
+            Unexplained::ModelCannotExplain => {
+                "explanations are not available: the model file lacks the statistics they need \
+                 (XGBoost's sum_hessian). Save the model with a current XGBoost's save_model \
+                 (JSON or UBJSON) to enable ?explain; ?whatif works without them"
+            }
+        }
+    }
+}
+
 fn quoted(text: &str) -> String {
     format!("{:?}", shorten(text, 100))
 }
@@ -185,9 +224,11 @@ impl ApiError {
         match self {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnreadableBody(_) | ApiError::MalformedJson(_) | ApiError::BadShape(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::UnreadableBody(_)
+            | ApiError::MalformedJson(_)
+            | ApiError::BadShape(_)
+            | ApiError::BadParameter { .. }
+            | ApiError::ExplanationsUnavailable(_) => StatusCode::BAD_REQUEST,
             ApiError::BatchSize { .. } | ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadCsv(_) | ApiError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidRows(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -218,6 +259,8 @@ impl ApiError {
             ApiError::InvalidRows(_) => "invalid_rows",
             ApiError::BadQuery(_) => "bad_query",
             ApiError::TooManyRows { .. } => "too_many_rows",
+            ApiError::BadParameter { .. } => "bad_parameter",
+            ApiError::ExplanationsUnavailable(_) => "explanations_unavailable",
             ApiError::Backend(e) => e.kind(),
             ApiError::NotFound { .. } => "not_found",
             ApiError::Unauthorized => "missing_api_key",

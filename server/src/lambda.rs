@@ -217,7 +217,7 @@ async fn handle(app: Router, state: AppState, request: lambda_http::Request) -> 
 
 /// The original function's contract: the event is the JSON body of `/predict`.
 async fn direct_invocation(state: AppState, event: &Body) -> Response {
-    match predict_body(&state, event.as_ref(), None).await {
+    match predict_body(&state, event.as_ref(), crate::api::Extras::default(), None).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }

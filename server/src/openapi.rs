@@ -319,18 +319,41 @@ fn predict_operation(id: &str) -> Operation {
         .parameter_in(ParameterIn::Query)
         .required(Required::False)
         .description(Some(
-            "`true` or `1`: add each field's effect on the prediction (`reasons`)",
+            "Add why: `reasons` (all ten fields' effects in log-odds, largest |effect| first), \
+             `baseline`, `margin` (`baseline + Σ effect = margin`, `probability = \
+             sigmoid(margin)`) and `method`. `true`, `1` or `exact`: exact SHAP values (XGBoost's \
+             `pred_contribs`); `approx`: XGBoost's approximate (Saabas) contributions. With a \
+             SageMaker endpoint it needs ENDPOINT_MODEL_PATH (else 400 \
+             `explanations_unavailable`). An explained request costs the API key one token \
+             per customer.",
         ))
         .schema(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .enum_values(Some(["true", "1"])),
+                .enum_values(Some(["true", "1", "exact", "approx", "false", "0"])),
+        ))
+        .build();
+    let whatif = ParameterBuilder::new()
+        .name("whatif")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(
+            "`true` or `1`: add `levers`, the changes the bank can act on (active membership, \
+             credit card, number of products) that would lower the probability, lowest \
+             resulting probability first; each `probability` is what this route answers for \
+             the changed customer. Combines with `explain`; same conditions and cost.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["true", "1", "false", "0"])),
         ))
         .build();
     let operation = OperationBuilder::new()
         .operation_id(Some(id))
         .summary(Some("Predict whether customers will leave"))
         .parameter(explain)
+        .parameter(whatif)
         .request_body(Some(
             RequestBodyBuilder::new()
                 .required(Some(Required::True))
@@ -350,7 +373,16 @@ fn predict_operation(id: &str) -> Operation {
                 answers.into(),
             ),
         );
-    refusals(key_when_configured(operation)).build()
+    refusals(key_when_configured(operation))
+        .response(
+            "400",
+            error(
+                "Malformed JSON, not one of the request shapes, a query parameter with a value \
+                 it does not take (`bad_parameter`), or `explain`/`whatif` on a server that \
+                 cannot explain (`explanations_unavailable`: the error says how to enable them)",
+            ),
+        )
+        .build()
 }
 
 /// `POST /score`: a CSV file in, the same file scored out (the `batch` crate's core).
@@ -436,10 +468,27 @@ fn model_operation() -> Operation {
         .required("model")
         .property("threshold", ObjectBuilder::new().schema_type(Type::Number))
         .required("threshold");
+    let answer = ResponseBuilder::new()
+        .description(
+            "The model's description: JSON, unless `Accept` prefers `text/html` (a browser), \
+             which gets the model page (calibration and importance charts, threshold table). \
+             `Vary: Accept`.",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(card)).build(),
+        )
+        .content(
+            "text/html",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        )
+        .build();
     OperationBuilder::new()
         .operation_id(Some("model"))
         .summary(Some("What the model expects and how it was judged"))
-        .response("200", json_response("The model's description", card.into()))
+        .response("200", answer)
         .build()
 }
 
@@ -585,5 +634,69 @@ mod tests {
         assert_eq!(vector["prefixItems"][2]["title"], "Age");
         assert_eq!(vector["minItems"], FEATURE_COUNT);
         assert!(doc["paths"]["/predict"]["post"]["security"].is_array());
+    }
+
+    /// The explained answer's fields are documented from the answer types themselves.
+    #[test]
+    fn answers_carry_reasons_levers_baseline_margin_and_method() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi().to_json().unwrap()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let properties = |name: &str| -> Vec<String> {
+            schemas[name]["allOf"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {}", schemas[name]))
+                .iter()
+                .flat_map(|part| part["properties"].as_object().unwrap().keys().cloned())
+                .collect()
+        };
+        for name in ["Answer", "Row"] {
+            let props = properties(name);
+            for key in [
+                "baseline",
+                "margin",
+                "reasons",
+                "levers",
+                "result",
+                "probability",
+            ] {
+                assert!(
+                    props.iter().any(|p| p == key),
+                    "{name} lacks {key}: {props:?}"
+                );
+            }
+        }
+        assert!(properties("Answer").contains(&"method".to_owned()));
+        assert!(schemas["BatchAnswer"]["properties"]["method"].is_object());
+        assert_eq!(schemas["Method"]["enum"], json!(["exact", "approx"]));
+        for key in ["field", "from", "to", "probability", "text"] {
+            assert!(
+                schemas["Lever"]["properties"][key].is_object(),
+                "Lever.{key}"
+            );
+        }
+        for key in ["field", "effect", "text"] {
+            assert!(
+                schemas["Reason"]["properties"][key].is_object(),
+                "Reason.{key}"
+            );
+        }
+        let parameters = doc["paths"]["/predict"]["post"]["parameters"]
+            .as_array()
+            .unwrap();
+        let values = |name: &str| {
+            parameters.iter().find(|p| p["name"] == name).unwrap()["schema"]["enum"].clone()
+        };
+        assert_eq!(
+            values("explain"),
+            json!(["true", "1", "exact", "approx", "false", "0"])
+        );
+        assert_eq!(values("whatif"), json!(["true", "1", "false", "0"]));
+        let bad_request = doc["paths"]["/predict"]["post"]["responses"]["400"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(
+            bad_request.contains("explanations_unavailable"),
+            "{bad_request}"
+        );
     }
 }

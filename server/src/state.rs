@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use model::Backend;
+use model::{Backend, ModelCard};
 
 use crate::backends::{self, BackendChoice};
 use crate::config::Settings;
@@ -35,8 +35,9 @@ pub struct AppState {
     /// when a local model exists, explains.
     pub backend: Backend,
     pub limits: Limits,
-    /// The bundled model's card (features, threshold, cross-validated quality), if serving it.
-    pub model_card: Option<Arc<serde_json::Value>>,
+    /// The bundled model's card (what it is, cross-validated quality, calibration, importance,
+    /// thresholds), if serving it: the model page's figures.
+    pub model_card: Option<Arc<ModelCard>>,
 }
 
 impl AppState {

@@ -8,10 +8,13 @@
 //! | `GET /form`, `POST /form` | the form; posted, the form and its answer |
 //! | `POST /api/predict-form` | the form's server function, over HTTP |
 //! | `GET /sign-in`, `POST /sign-in`, `POST /sign-out` | signing in with an API key |
+//! | `GET /model` | the model page to browsers (`Accept` prefers `text/html`), JSON to scripts; open |
 //! | `GET /pkg/app-<hash>.css`, `GET /robots.txt` | static |
 //!
-//! Every page route but signing in and out passes the page guard
-//! (`crate::middleware::session`); every `POST` the cross-site guard (`crate::startup`).
+//! Every page route but signing in and out, and the model page, passes the page guard
+//! (`crate::middleware::session`); every `POST` the cross-site guard (`crate::startup`). The
+//! model page shows no customer data, only the model card, so it is as open as `GET /model`'s
+//! JSON has always been.
 //! Leptos routes answer `GET` only, so the posts are axum handlers that read the body and
 //! render the same Leptos app with what was posted as context.
 
@@ -28,7 +31,7 @@ use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos::context::provide_context;
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::LeptosRoutes;
 use model::Backend;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -70,7 +73,7 @@ pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
     let pages = Router::new()
         .leptos_routes_with_context(
             &options,
-            generate_route_list(app::App),
+            app::page_routes(),
             move || provide_context(backend.clone()),
             move || app::shell(shell_options.clone()),
         )
@@ -94,10 +97,105 @@ pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
             access,
             session::guard_pages,
         ))
-        .with_state(options);
+        .with_state(options.clone());
+    let model_page = Router::new()
+        .route(app::MODEL_PATH, get(model_route))
+        .with_state(ModelRoute {
+            renderer: Renderer {
+                options: options.clone(),
+                backend: state.backend.clone(),
+            },
+            state: state.clone(),
+        })
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
+        ))
+        .layer(axum::middleware::map_response(drop_hydration_data));
     pages
         .route(app::assets::CSS_PATH, get(stylesheet))
         .route("/robots.txt", get(robots))
+        .merge(model_page)
+}
+
+#[derive(Clone)]
+struct ModelRoute {
+    renderer: Renderer,
+    state: AppState,
+}
+
+/// `GET /model`: the model page when the client prefers HTML (a browser), else the JSON
+/// description scripts have always read ([`crate::api::model_json`]). `Vary: Accept`.
+async fn model_route(State(route): State<ModelRoute>, request: Request) -> Response {
+    let mut response = if prefers_html(request.headers()) {
+        let view = model_view(&route.state);
+        let (parts, _) = request.into_parts();
+        route
+            .renderer
+            .render(parts, move || provide_context(view.clone()))
+            .await
+    } else {
+        crate::api::model_json(&route.state)
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    response
+}
+
+/// What the model page shows: the card, and what the backend says about itself.
+fn model_view(state: &AppState) -> app::model_page::ModelView {
+    use app::model_page::Explains;
+    let info = state.backend.info();
+    let explains = match &state.backend.explainer {
+        None => Explains::NoLocalModel,
+        Some(model) if !model.forest().can_explain() => Explains::ModelCannot,
+        Some(_) => Explains::Yes,
+    };
+    app::model_page::ModelView {
+        model_id: info.model_id.clone(),
+        backend: info.kind,
+        threshold: info.threshold,
+        explains,
+        card: state.model_card.clone(),
+    }
+}
+
+/// Whether `Accept` prefers HTML to JSON: `text/html` weighs more than `application/json`,
+/// each weighed by the most specific range that matches it (`text/html` before `text/*`
+/// before `*/*`). No `Accept`, `*/*` or a tie: JSON, as scripts have always had.
+pub fn prefers_html(headers: &axum::http::HeaderMap) -> bool {
+    let ranges: Vec<(String, f32)> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next()?.trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (!media.is_empty()).then_some((media, q))
+        })
+        .collect();
+    let weight = |media: &str| {
+        let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+        let wildcard = format!("{kind}/*");
+        [media, wildcard.as_str(), "*/*"]
+            .iter()
+            .find_map(|candidate| {
+                ranges
+                    .iter()
+                    .filter(|(m, _)| m == candidate)
+                    .map(|(_, q)| *q)
+                    .reduce(f32::max)
+            })
+            .unwrap_or(0.0)
+    };
+    let html = weight("text/html");
+    html > 0.0 && html > weight("application/json")
 }
 
 /// Renders the Leptos app for a request the pages answer by `POST`.
@@ -320,4 +418,29 @@ async fn stylesheet() -> Response {
         app::assets::CSS,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> bool {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        prefers_html(&headers)
+    }
+
+    #[test]
+    fn browsers_get_html_and_scripts_json() {
+        assert!(accept(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(accept("text/html"));
+        assert!(accept("application/json;q=0.5, text/*"));
+        assert!(!accept("*/*"), "curl");
+        assert!(!accept("application/json"));
+        assert!(!accept("text/html, application/json"), "a tie is JSON");
+        assert!(!accept("text/html;q=0, */*"));
+        assert!(!prefers_html(&axum::http::HeaderMap::new()), "no Accept");
+    }
 }

@@ -122,6 +122,26 @@ pub async fn press_button(page: &Page, name: &str) {
         .expect("the page settles");
 }
 
+/// Presses the button named `name` inside the element `within` (a CSS selector), and waits for
+/// whatever page comes back.
+pub async fn press_button_in(page: &Page, within: &str, name: &str) {
+    page.locator(within)
+        .get_by_role(
+            playwright_rs::protocol::AriaRole::Button,
+            Some(
+                playwright_rs::protocol::GetByRoleOptions::default()
+                    .name(name)
+                    .exact(true),
+            ),
+        )
+        .click(None)
+        .await
+        .unwrap_or_else(|e| panic!("press {name:?} in {within}: {e}"));
+    page.wait_for_load_state(None)
+        .await
+        .expect("the page settles");
+}
+
 /// Turns off the browser's checks, as a hand-made request or a tampered page would.
 pub async fn bypass_browser_validation(page: &Page) {
     find::form(page)

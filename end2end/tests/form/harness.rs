@@ -100,10 +100,34 @@ pub async fn launch_browser() -> Option<TestBrowser> {
 impl TestBrowser {
     /// A fresh page in its own context (no shared cookies or cache between tests).
     pub async fn page(&self, javascript: bool, viewport: Viewport) -> Page {
-        let options = BrowserContextOptions::builder()
-            .javascript_enabled(javascript)
-            .viewport(viewport)
-            .build();
+        self.page_with(
+            BrowserContextOptions::builder()
+                .javascript_enabled(javascript)
+                .viewport(viewport),
+        )
+        .await
+    }
+
+    /// A desktop page whose context ignores the pages' CSP, so a test can inject axe-core
+    /// (`script-src 'self'` rightly refuses an injected script; the product's CSP stays strict).
+    pub async fn audited_page(&self) -> Page {
+        self.page_with(
+            BrowserContextOptions::builder()
+                .javascript_enabled(true)
+                .bypass_csp(true)
+                .viewport(Viewport {
+                    width: 1280,
+                    height: 900,
+                }),
+        )
+        .await
+    }
+
+    async fn page_with(
+        &self,
+        options: playwright_rs::protocol::BrowserContextOptionsBuilder,
+    ) -> Page {
+        let options = options.build();
         let context = self
             .browser
             .new_context_with_options(options)
@@ -129,4 +153,15 @@ pub fn output_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
     std::fs::create_dir_all(&dir).expect("end2end/output is writable");
     dir
+}
+
+/// npm's axe-core (`end2end/package.json` pins it; `scripts/setup.sh --test` installs it).
+pub fn axe_script() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/axe-core/axe.min.js");
+    if path.exists() {
+        Some(path)
+    } else {
+        let _ = unavailable(&format!("no axe-core at {}", path.display()));
+        None
+    }
 }

@@ -6,6 +6,7 @@
 
 mod act;
 mod check;
+mod decide;
 mod find;
 mod harness;
 

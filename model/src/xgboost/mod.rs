@@ -387,6 +387,32 @@ impl Forest {
         self.nodes.iter().filter(|n| n.feature == LEAF).count()
     }
 
+    /// The lowest and highest margin any input can produce: the base margin plus, over the
+    /// trees, the smallest (largest) leaf. Bounds, not necessarily reached (no one input may
+    /// reach every tree's extreme leaf); summed in `f64`, so they hold for XGBoost's `f32` sum
+    /// to within its rounding (≈ 1e-6 for 150 trees).
+    pub fn margin_bounds(&self) -> (f64, f64) {
+        let mut low = f64::from(self.base_margin);
+        let mut high = low;
+        for &root in &self.roots {
+            let (mut least, mut most) = (f32::INFINITY, f32::NEG_INFINITY);
+            let mut stack = vec![root as usize];
+            while let Some(i) = stack.pop() {
+                let node = self.nodes[i];
+                if node.feature == LEAF {
+                    least = least.min(node.value);
+                    most = most.max(node.value);
+                } else {
+                    stack.push(node.left as usize);
+                    stack.push(node.right as usize);
+                }
+            }
+            low += f64::from(least);
+            high += f64::from(most);
+        }
+        (low, high)
+    }
+
     /// The deepest tree's depth (edges from the root to its farthest leaf).
     pub fn max_depth(&self) -> usize {
         self.roots
@@ -422,8 +448,9 @@ struct Stats {
     covers: Vec<f32>,
 }
 
-/// XGBoost's `common::Sigmoid`, in `f32`.
-fn sigmoid(x: f32) -> f32 {
+/// XGBoost's `common::Sigmoid`, in `f32`: the probability [`Forest::predict`] gives for a
+/// margin (`output_margin=True`).
+pub fn sigmoid(x: f32) -> f32 {
     let denominator = (-x).min(88.7).exp() + 1.0 + 1e-16;
     1.0 / denominator
 }

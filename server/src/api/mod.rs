@@ -10,13 +10,17 @@ use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get, routing::post};
-use model::{Customer, Label, Prediction};
+use axum::{Extension, Json, Router, routing::get, routing::post};
+use model::explain::Method;
+use model::fields::shorten;
+use model::xgboost::ShapScratch;
+use model::{Backend, Customer, Explanation, Label, Lever, Prediction};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Unexplained};
+use crate::middleware::auth::Bucket;
 use crate::state::AppState;
 use request::PredictRequest;
 
@@ -28,11 +32,11 @@ pub fn prediction_routes() -> Router<AppState> {
         .merge(score::routes())
 }
 
-/// Routes that describe the service: always open.
+/// Routes that describe the service: always open. (`GET /model`, also open, is answered by
+/// `crate::web`: a page to browsers, [`model_json`] to scripts.)
 pub fn info_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/model", get(model_info))
         .route("/openapi.json", get(crate::openapi::document))
 }
 
@@ -100,25 +104,91 @@ pub struct Answer<'a> {
     /// "Will Exit" when the probability reaches the threshold.
     #[schema(schema_with = label_schema)]
     pub result: Label,
-    /// Probability that the customer leaves.
+    /// Probability that the customer leaves: `sigmoid(margin)`, computed in `f32` as XGBoost
+    /// computes it.
     pub probability: f64,
     pub threshold: f64,
     /// The model that answered.
     pub model: &'a str,
-    /// With `?explain=true`: each field's effect, strongest first.
+    /// With `?explain`: how the effects were computed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasons: Option<Vec<ReasonOut>>,
+    #[schema(nullable = false)]
+    pub method: Option<MethodOut>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub explained: Explained,
 }
 
-/// One field's effect on a prediction, for `?explain=true`.
+/// What `?explain` and `?whatif` add to one customer's answer (nothing without them).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Explained {
+    /// With `?explain`: the model's expected log-odds over its training data (XGBoost's bias),
+    /// where every customer's effects start from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub baseline: Option<f64>,
+    /// With `?explain`: the model's log-odds of leaving for this customer (XGBoost's
+    /// `output_margin`): `baseline + Σ effect = margin` (within 1e-5) and `probability =
+    /// sigmoid(margin)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub margin: Option<f64>,
+    /// With `?explain`: all ten fields' effects, largest |effect| first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reasons: Option<Vec<ReasonOut>>,
+    /// With `?whatif`: changes the bank can make that would lower the probability, lowest
+    /// resulting probability first (possibly none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub levers: Option<Vec<LeverOut>>,
+}
+
+/// How effects are computed: `exact` SHAP values (path-dependent TreeSHAP, XGBoost's
+/// `pred_contribs`), or XGBoost's `approx` (Saabas) contributions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Method)]
+pub enum MethodOut {
+    Exact,
+    Approx,
+}
+
+impl From<Method> for MethodOut {
+    fn from(method: Method) -> MethodOut {
+        match method {
+            Method::Exact => MethodOut::Exact,
+            Method::Approximate => MethodOut::Approx,
+        }
+    }
+}
+
+/// One field's effect on a prediction, for `?explain`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Reason)]
 pub struct ReasonOut {
-    /// The field's name, as in the named form.
+    /// The field's name, as in the named form (`geography`: its three one-hot columns summed).
     pub field: &'static str,
     /// Change in the log-odds of leaving; positive raises the risk.
-    pub effect: f32,
-    /// The effect in plain words.
+    pub effect: f64,
+    /// The effect in plain words; below 1e-6 either way it reads "has no effect on the risk".
+    pub text: String,
+}
+
+/// One retention lever, for `?whatif`: a change of a field the bank can act on.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Lever)]
+pub struct LeverOut {
+    /// `is_active_member`, `has_cr_card` or `num_of_products`; never age, gender, geography,
+    /// tenure, credit score, balance or salary.
+    pub field: &'static str,
+    /// The customer's value (flags as 0/1).
+    pub from: u8,
+    /// The suggested value.
+    pub to: u8,
+    /// What `POST /predict` answers for the customer with this change.
+    pub probability: f64,
+    /// The lever in plain words.
     pub text: String,
 }
 
@@ -128,6 +198,10 @@ pub struct BatchAnswer<'a> {
     pub predictions: Vec<Row>,
     pub threshold: f64,
     pub model: &'a str,
+    /// With `?explain`: how every row's effects were computed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub method: Option<MethodOut>,
 }
 
 /// One customer's answer in a batch.
@@ -136,8 +210,9 @@ pub struct Row {
     #[schema(schema_with = label_schema)]
     pub result: Label,
     pub probability: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reasons: Option<Vec<ReasonOut>>,
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub explained: Explained,
 }
 
 /// `GET /healthz`.
@@ -161,60 +236,177 @@ fn label_schema() -> utoipa::openapi::schema::Object {
         .build()
 }
 
-/// What the query string asks for besides the prediction.
+/// What the query string asks for besides the prediction: `explain=true|1|exact|approx`
+/// (`false`/`0`: no), `whatif=true|1` (`false`/`0`: no). Other parameters are ignored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Extras {
-    /// `?explain=true`: each field's effect on the prediction.
-    pub explain: bool,
+    /// Each field's effect on the prediction, by this method.
+    pub explain: Option<Method>,
+    /// Retention levers.
+    pub whatif: bool,
 }
 
 impl Extras {
-    pub fn from_query(query: Option<&str>) -> Extras {
-        let explain = query.is_some_and(|q| {
-            q.split('&')
-                .any(|pair| matches!(pair, "explain=true" | "explain=1"))
-        });
-        Extras { explain }
+    /// The query's wishes; a known parameter with another value, or given twice, is refused.
+    pub fn from_query(query: Option<&str>) -> Result<Extras, ApiError> {
+        let mut extras = Extras::default();
+        let mut seen = [false; 2];
+        for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            let (index, name, allowed) = match name.as_ref() {
+                "explain" => (0, "explain", EXPLAIN_VALUES),
+                "whatif" => (1, "whatif", WHATIF_VALUES),
+                _ => continue,
+            };
+            let refused = |got: String| ApiError::BadParameter { name, got, allowed };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(refused("it twice".to_owned()));
+            }
+            match (name, value.as_ref()) {
+                ("explain", "true" | "1" | "exact") => extras.explain = Some(Method::Exact),
+                ("explain", "approx") => extras.explain = Some(Method::Approximate),
+                ("explain", "false" | "0") => extras.explain = None,
+                ("whatif", "true" | "1") => extras.whatif = true,
+                ("whatif", "false" | "0") => extras.whatif = false,
+                _ => return Err(refused(format!("{:?}", shorten(&value, 40)))),
+            }
+        }
+        Ok(extras)
+    }
+
+    /// Whether anything beyond the prediction is asked for.
+    pub fn any(&self) -> bool {
+        self.explain.is_some() || self.whatif
     }
 }
+
+/// The values `explain` takes, for answers and the OpenAPI document.
+pub const EXPLAIN_VALUES: &str =
+    "true, 1 or exact (exact SHAP values), approx (Saabas), false or 0";
+/// The values `whatif` takes.
+pub const WHATIF_VALUES: &str = "true or 1, false or 0";
 
 pub async fn predict(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    bucket: Option<Extension<Bucket>>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    predict_body(&state, &body, query.as_deref()).await
+    let extras = Extras::from_query(query.as_deref())?;
+    predict_body(&state, &body, extras, bucket.as_deref()).await
 }
 
 /// Parses a JSON request body, predicts and answers: `POST /predict`, and Lambda's direct
-/// invocation (whose event is such a body).
+/// invocation (whose event is such a body). `bucket`: the API key's, when keys are configured.
+///
+/// With `extras`, the explanations are made (and refused, when the server cannot explain)
+/// before the backend is asked, and an explained request costs the key one token per customer
+/// (see [`Bucket::charge_per_customer`]).
 pub async fn predict_body(
     state: &AppState,
     body: &[u8],
-    query: Option<&str>,
+    extras: Extras,
+    bucket: Option<&Bucket>,
 ) -> Result<Response, ApiError> {
     let request = request::parse(body, state.limits.max_batch)?;
-    let predictions = state.backend.predict(request.customers()).await?;
+    let customers = request.customers();
+    let explanations = explain_all(&state.backend, customers, extras)?;
+    if extras.any()
+        && let Some(bucket) = bucket
+    {
+        bucket.charge_per_customer(customers.len())?;
+    }
+    let predictions = state.backend.predict(customers).await?;
+    let levers = if extras.whatif {
+        Some(state.backend.levers(customers, &predictions).await?)
+    } else {
+        None
+    };
     Ok(answer(
         state,
         &request,
         &predictions,
-        Extras::from_query(query),
+        Extra {
+            method: extras.explain,
+            explanations,
+            levers,
+        },
     ))
 }
 
-fn reasons(state: &AppState, customer: &Customer) -> Option<Vec<ReasonOut>> {
-    let reasons = state.backend.explainer.as_ref()?.explain(customer)?;
-    Some(
-        reasons
-            .iter()
-            .map(|r| ReasonOut {
-                field: r.field.name,
-                effect: r.effect,
-                text: model::explain::describe(r, customer),
-            })
-            .collect(),
-    )
+/// Each customer's explanation and margin, by the asked method; `None` when not asked.
+/// Refused when the backend has no model to explain with, or its model cannot explain.
+fn explain_all(
+    backend: &Backend,
+    customers: &[Customer],
+    extras: Extras,
+) -> Result<Option<Vec<(Explanation, f64)>>, ApiError> {
+    if !extras.any() {
+        return Ok(None);
+    }
+    let model = backend
+        .explainer
+        .as_deref()
+        .ok_or(ApiError::ExplanationsUnavailable(Unexplained::NoLocalModel))?;
+    let Some(method) = extras.explain else {
+        return Ok(None);
+    };
+    // One scratch buffer for the request (only trees too large for tables touch it).
+    let mut scratch = ShapScratch::new();
+    customers
+        .iter()
+        .map(|customer| {
+            let explanation = match method {
+                Method::Exact => model.explanation_with(customer, &mut scratch),
+                Method::Approximate => model.approx_explanation(customer),
+            };
+            explanation
+                .map(|e| (e, f64::from(model.margin(customer))))
+                .ok_or(ApiError::ExplanationsUnavailable(
+                    Unexplained::ModelCannotExplain,
+                ))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// What a request asked for besides the predictions, made.
+#[derive(Debug, Default)]
+pub struct Extra {
+    pub method: Option<Method>,
+    /// One explanation and margin per customer, with `?explain`.
+    pub explanations: Option<Vec<(Explanation, f64)>>,
+    /// One list per customer, with `?whatif`.
+    pub levers: Option<Vec<Vec<Lever>>>,
+}
+
+fn explained(extra: &Extra, i: usize, customer: &Customer) -> Explained {
+    let explanation = extra.explanations.as_ref().map(|all| &all[i]);
+    Explained {
+        baseline: explanation.map(|(e, _)| e.baseline),
+        margin: explanation.map(|(_, margin)| *margin),
+        reasons: explanation.map(|(e, _)| {
+            e.effects
+                .iter()
+                .map(|effect| ReasonOut {
+                    field: effect.field.name,
+                    effect: effect.effect,
+                    text: effect.describe(customer),
+                })
+                .collect()
+        }),
+        levers: extra.levers.as_ref().map(|all| {
+            all[i]
+                .iter()
+                .map(|lever| LeverOut {
+                    field: lever.field.name,
+                    from: lever.from,
+                    to: lever.to,
+                    probability: lever.probability,
+                    text: lever.text(),
+                })
+                .collect()
+        }),
+    }
 }
 
 /// Shapes predictions as the request asked: one answer, or a batch in input order.
@@ -222,36 +414,33 @@ pub fn answer(
     state: &AppState,
     request: &PredictRequest,
     predictions: &[Prediction],
-    extras: Extras,
+    extra: Extra,
 ) -> Response {
     let info = state.backend.info();
-    let reasons_for = |customer| {
-        if extras.explain {
-            reasons(state, customer)
-        } else {
-            None
-        }
-    };
+    let method = extra.method.map(MethodOut::from);
     let body = match (request, predictions) {
         (PredictRequest::One(customer), [p]) => serde_json::to_vec(&Answer {
             result: p.label,
             probability: p.probability,
             threshold: info.threshold,
             model: &info.model_id,
-            reasons: reasons_for(customer),
+            method,
+            explained: explained(&extra, 0, customer),
         }),
         _ => serde_json::to_vec(&BatchAnswer {
             predictions: predictions
                 .iter()
                 .zip(request.customers())
-                .map(|(p, customer)| Row {
+                .enumerate()
+                .map(|(i, (p, customer))| Row {
                     result: p.label,
                     probability: p.probability,
-                    reasons: reasons_for(customer),
+                    explained: explained(&extra, i, customer),
                 })
                 .collect(),
             threshold: info.threshold,
             model: &info.model_id,
+            method,
         }),
     };
     json_response(body.expect("answers always serialise"))
@@ -276,8 +465,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// What the model expects and how it was judged, for people and scripts.
-async fn model_info(State(state): State<AppState>) -> Json<Value> {
+/// `GET /model` for scripts: what the model expects and how it was judged (the model card,
+/// when there is one: `null` otherwise).
+pub fn model_json(state: &AppState) -> Response {
     let info = state.backend.info();
     let fields: Vec<Value> = model::fields::FIELDS
         .iter()
@@ -295,11 +485,45 @@ async fn model_info(State(state): State<AppState>) -> Json<Value> {
         "max_score_bytes": state.limits.max_score_bytes,
         "card": state.model_card.as_deref(),
     }))
+    .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_asks_for_explanations_by_method_and_for_levers() {
+        let extras = |q: &str| Extras::from_query(Some(q));
+        assert_eq!(extras("").unwrap(), Extras::default());
+        assert_eq!(Extras::from_query(None).unwrap(), Extras::default());
+        for q in [
+            "explain=true",
+            "explain=1",
+            "explain=exact",
+            "a=b&explain=true",
+        ] {
+            assert_eq!(extras(q).unwrap().explain, Some(Method::Exact), "{q}");
+        }
+        assert_eq!(
+            extras("explain=approx&whatif=1").unwrap(),
+            Extras {
+                explain: Some(Method::Approximate),
+                whatif: true
+            }
+        );
+        assert!(!extras("explain=false&whatif=0").unwrap().any());
+        for q in [
+            "explain=",
+            "explain=TRUE",
+            "whatif=yes",
+            "whatif=1&whatif=1",
+        ] {
+            let refused = extras(q).unwrap_err();
+            assert_eq!(refused.kind(), "bad_parameter", "{q}");
+            assert!(refused.to_string().contains("expected"), "{refused}");
+        }
+    }
 
     #[test]
     fn a_media_types_essence_drops_parameters_and_case() {

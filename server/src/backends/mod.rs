@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use model::{Backend, Customer, Features, Model, Scorer};
+use model::{Backend, Customer, Features, Model, ModelCard, Scorer};
 
 use crate::config::Settings;
 
@@ -69,7 +69,7 @@ impl BackendChoice {
 /// A loaded backend, and the bundled model's card when that is what serves.
 pub struct Loaded {
     pub backend: Backend,
-    pub card: Option<Arc<serde_json::Value>>,
+    pub card: Option<Arc<ModelCard>>,
 }
 
 /// Loads (and for SageMaker connects to and checks) the chosen backend. `observe` wraps the
@@ -93,8 +93,7 @@ pub async fn load(
                     if let Some(t) = threshold {
                         model = model.with_threshold(*t).context("MODEL_THRESHOLD")?;
                     }
-                    let card = serde_json::from_str(model::BUNDLED_MODEL_CARD)
-                        .context("reading the bundled model card")?;
+                    let card = ModelCard::bundled().context("reading the bundled model card")?;
                     (model, Some(Arc::new(card)))
                 }
             };

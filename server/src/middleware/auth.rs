@@ -209,6 +209,22 @@ impl Bucket {
         self.keys.burst
     }
 
+    /// Charges a request that explains or suggests levers for `customers` customers one token
+    /// per customer: the middleware spent one, so `customers − 1` more are spent at once, but
+    /// never more than a full bucket (RATE_LIMIT_BURST) in all, so a large batch waits for a
+    /// full bucket rather than being refused for ever. Throttled: 429 with Retry-After.
+    pub fn charge_per_customer(&self, customers: usize) -> Result<(), ApiError> {
+        let more = customers
+            .saturating_sub(1)
+            .min(self.burst().saturating_sub(1) as usize);
+        self.charge(u32::try_from(more).unwrap_or(u32::MAX))
+            .map_err(|refusal| {
+                refusal.unwrap_or(ApiError::Throttled {
+                    retry_after_secs: 1,
+                })
+            })
+    }
+
     /// Spends `tokens` more from the key's bucket: 429 with `Retry-After` when they are not
     /// there yet; `Err(None)` when the bucket can never hold that many (its burst is smaller).
     pub fn charge(&self, tokens: u32) -> Result<(), Option<ApiError>> {

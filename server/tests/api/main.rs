@@ -2,10 +2,12 @@
 //! One test binary (declared modules) so it builds once.
 
 mod compression;
+mod explain;
 mod helpers;
 mod hostile;
 mod load;
 mod logs;
+mod model_page;
 mod model_path;
 mod openapi;
 mod pages;

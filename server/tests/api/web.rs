@@ -129,7 +129,7 @@ async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
 async fn the_page_shows_the_same_answer_as_the_json_api() {
     let app = spawn_app().await;
     let (_, api) = app
-        .post_json("/predict?explain=true", &sample_data_body())
+        .post_json("/predict?explain=true&whatif=true", &sample_data_body())
         .await;
     let html = post_form(&app, EXAMPLE_FORM).await.text().await.unwrap();
     let probability = api["probability"].as_f64().unwrap();
@@ -143,16 +143,46 @@ async fn the_page_shows_the_same_answer_as_the_json_api() {
     // The same reasons, strongest first: the page lists the API's top three.
     let reasons = api["reasons"].as_array().expect("the API explains");
     assert!(html.contains(">Main reasons</h3>"), "{html}");
+    let list = &html[html.find(r#"id="result-reasons""#).expect("the list")..];
+    let list = &list[..list.find("</ul>").unwrap()];
     let mut after = 0;
     for reason in &reasons[..3] {
         let text = reason["text"].as_str().unwrap();
-        let at = html[after..]
+        let at = list[after..]
             .find(&format!("<span>{text}</span>"))
-            .unwrap_or_else(|| panic!("{text:?} after byte {after} in {html}"));
+            .unwrap_or_else(|| panic!("{text:?} after byte {after} in {list}"));
         after += at + text.len();
     }
     let fourth = reasons[3]["text"].as_str().unwrap();
-    assert!(!html.contains(fourth), "only three: {fourth:?} in {html}");
+    assert!(!list.contains(fourth), "only three: {fourth:?} in {list}");
+    // The chart's table has all ten, in the API's order, with its effects.
+    let table = &html[html
+        .find(r#"id="effects-table""#)
+        .expect("the chart's table")..];
+    let mut after = 0;
+    for reason in reasons {
+        let effect = format!("{:+.3}", reason["effect"].as_f64().unwrap());
+        let text = reason["text"].as_str().unwrap();
+        let at = table[after..]
+            .find(&format!("<td>{effect}</td><td>{text}</td>"))
+            .unwrap_or_else(|| panic!("{effect} {text:?} in {table}"));
+        after += at + text.len();
+    }
+    // The levers are the API's best, with its probabilities.
+    for (i, lever) in api["levers"].as_array().unwrap().iter().take(3).enumerate() {
+        let item = &html[html
+            .find(&format!(r#"<li id="lever-{}""#, i + 1))
+            .expect("a lever")..];
+        let item = &item[..item.find("</li>").unwrap()];
+        assert!(
+            item.contains(lever["text"].as_str().unwrap()),
+            "{lever} in {item}"
+        );
+        assert!(
+            item.contains(&format!(r#"<data value="{}""#, lever["probability"])),
+            "{lever} in {item}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -474,9 +474,9 @@ fn methods(template: &Value) -> Vec<(String, String, bool)> {
 }
 
 /// The methods API Gateway lets through without a key (deploy/README.md, "Routes without a
-/// key"): the pages (people have no key; the app's sign-in guards them), CORS preflights and
-/// health checks.
-const KEYLESS: [(&str, &str); 13] = [
+/// key"): the pages (people have no key; the app's sign-in guards them), the model page (the
+/// model card, open in the app too), CORS preflights and health checks.
+const KEYLESS: [(&str, &str); 14] = [
     ("GET", "/"),
     ("GET", "/form"),
     ("POST", "/form"),
@@ -486,6 +486,7 @@ const KEYLESS: [(&str, &str); 13] = [
     ("POST", "/api/predict-form"),
     ("GET", "/pkg/{proxy+}"),
     ("GET", "/robots.txt"),
+    ("GET", "/model"),
     ("GET", "/healthz"),
     ("GET", "/ping"),
     ("OPTIONS", "/"),
