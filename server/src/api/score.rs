@@ -109,7 +109,7 @@ async fn score(
     let query = ScoreQuery::parse(query.as_deref())?;
     let body = read_body(request.into_body(), state.limits.max_score_bytes).await?;
     if let Some(Extension(bucket)) = bucket {
-        charge(&bucket, batch::count_rows(&body), state.limits.max_batch)?;
+        bucket.charge_rows(batch::count_rows(&body), state.limits.max_batch)?;
     }
     let scoring = Scoring::of(&state.backend);
     let options = scoring.options(query.threshold, false);
@@ -157,22 +157,6 @@ async fn score(
     headers.insert("x-rows-scored", summary.scored.into());
     headers.insert("x-rows-rejected", summary.rejected.into());
     Ok(response)
-}
-
-/// One token per `per_token` rows (rounded up, at least one), the first already taken by the
-/// API-key check at the door.
-fn charge(bucket: &Bucket, rows: u64, per_token: usize) -> Result<(), ApiError> {
-    let per_token = per_token.max(1) as u64;
-    let tokens = rows.div_ceil(per_token).max(1);
-    let extra = u32::try_from(tokens - 1).unwrap_or(u32::MAX);
-    bucket.charge(extra).map_err(|refusal| {
-        refusal.unwrap_or(ApiError::TooManyRows {
-            rows,
-            tokens,
-            per_token,
-            max_rows: u64::from(bucket.burst()) * per_token,
-        })
-    })
 }
 
 #[cfg(test)]

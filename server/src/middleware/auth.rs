@@ -209,6 +209,24 @@ impl Bucket {
         self.keys.burst
     }
 
+    /// Charges a file of `rows` customers (`POST /score`, CSV `/invocations`): one token per
+    /// `per_token` rows (rounded up, at least one; the price of the same rows sent as
+    /// `POST /predict` batches), the first already taken at the door. More than the bucket can
+    /// ever hold → 413 `too_many_rows`; not there yet → 429.
+    pub fn charge_rows(&self, rows: u64, per_token: usize) -> Result<(), ApiError> {
+        let per_token = per_token.max(1) as u64;
+        let tokens = rows.div_ceil(per_token).max(1);
+        let extra = u32::try_from(tokens - 1).unwrap_or(u32::MAX);
+        self.charge(extra).map_err(|refusal| {
+            refusal.unwrap_or(ApiError::TooManyRows {
+                rows,
+                tokens,
+                per_token,
+                max_rows: u64::from(self.burst()) * per_token,
+            })
+        })
+    }
+
     /// Charges a request that explains or suggests levers for `customers` customers one token
     /// per customer: the middleware spent one, so `customers − 1` more are spent at once, but
     /// never more than a full bucket (RATE_LIMIT_BURST) in all, so a large batch waits for a

@@ -19,6 +19,7 @@ use model::fields::{MAX_ECHO_CHARS, shorten};
 use super::python_float::python_repr;
 use crate::api::{essence, read_body, request};
 use crate::error::ApiError;
+use crate::middleware::auth::Bucket;
 use crate::state::AppState;
 
 /// SageMaker's payload limit for real-time endpoints (the container's `MAX_CONTENT_LENGTH`).
@@ -108,6 +109,8 @@ pub async fn invocations(State(state): State<AppState>, req: Request) -> Respons
 
 async fn invoke(state: &AppState, req: Request) -> Result<Response, InvocationError> {
     let format = response_format(req.headers())?;
+    // With API keys, CSV rows cost what the same rows cost as `POST /predict` batches.
+    let bucket = req.extensions().get::<Bucket>().cloned();
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -121,6 +124,9 @@ async fn invoke(state: &AppState, req: Request) -> Result<Response, InvocationEr
         // No Content-Type at all is read as CSV: that is what every SageMaker client sends.
         "" | "text/csv" | "csv" => {
             let rows = parse_csv(&body)?;
+            if let Some(bucket) = &bucket {
+                bucket.charge_rows(rows.len() as u64, state.limits.max_batch)?;
+            }
             let scores = state
                 .backend
                 .scorer

@@ -130,6 +130,43 @@ async fn a_key_over_its_burst_gets_429_with_retry_after() {
     assert_eq!(status, 403);
 }
 
+/// CSV rows on `/invocations` cost what the same rows cost as `POST /predict` batches: one
+/// token per MAX_BATCH rows, so a key cannot score 100,000 rows for the price of one request.
+#[tokio::test]
+async fn csv_invocations_are_charged_per_rows_to_the_keys_bucket() {
+    let app = spawn_app_with(|s| {
+        s.api_keys = Some(ApiKeyList(vec![KEY.into()]));
+        s.rate_limit_per_second = 1;
+        s.rate_limit_burst = 4;
+        s.max_batch = 10;
+    })
+    .await;
+    let row = model::SAMPLE_VECTOR.map(|v| v.to_string()).join(",");
+    let csv = |rows: usize| format!("{row}\n").repeat(rows);
+    let invoke = |rows: usize| {
+        app.client
+            .post(app.url("/invocations"))
+            .header("content-type", "text/csv")
+            .header("x-api-key", KEY)
+            .body(csv(rows))
+            .send()
+    };
+    // More rows than the bucket can ever pay for (10 tokens, burst 4): refused at once, saying
+    // so (the door's token is spent).
+    let response = invoke(100).await.unwrap();
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["kind"], "too_many_rows", "{body}");
+    // 25 rows: three tokens, all that is left.
+    let scored = invoke(25).await.unwrap();
+    assert_eq!(scored.status(), 200);
+    assert_eq!(scored.text().await.unwrap().lines().count(), 25);
+    // The bucket is empty now: even one row waits.
+    let throttled = invoke(1).await.unwrap();
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+}
+
 #[tokio::test]
 async fn every_response_carries_security_headers_and_a_request_id() {
     let app = spawn_app().await;
