@@ -7,6 +7,7 @@
 #   ROUNDS=5 DURATION=10 scripts/bench-http.sh
 #   SKIP_BUILD=1 scripts/bench-http.sh  # reuse target/release as it is
 #   OURS_ENV='RUST_LOG=warn' scripts/bench-http.sh   # extra settings for ours (default: none)
+#   OURS_BIN=/tmp/churn-old SKIP_BUILD=1 scripts/bench-http.sh   # compare another build of ours
 #
 # What it does:
 #   1. installs oha (pinned) from crates.io if it is missing (a few minutes to build);
@@ -35,7 +36,7 @@ LATENCY_CONNECTIONS=${LATENCY_CONNECTIONS:-64}
 COLD_RUNS=${COLD_RUNS:-20}
 OURS_ENV=${OURS_ENV:-}
 BODY='{"data":[670,1,38,7,0.0,2,1,1,77864.41,1,0,0]}'
-OURS=target/release/churn-predict
+OURS=${OURS_BIN:-target/release/churn-predict}  # OURS_BIN: another build of ours, e.g. a copy of an older one
 FLOOR=target/release/examples/floor
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-http.XXXXXX")
 
