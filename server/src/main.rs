@@ -17,8 +17,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             }
         });
     }
-    telemetry::init(&settings.log_format);
-    match Runtime::detect(&settings) {
+    let runtime = Runtime::detect(&settings);
+    // Kept until the end of `main`: dropping it flushes the log lines still queued.
+    let _log_writer = telemetry::init(&settings.log_format, runtime);
+    match runtime {
         Runtime::Lambda => server::lambda::run(&settings).await?,
         runtime @ (Runtime::Server | Runtime::SageMakerContainer) => {
             let app = Application::build(&settings, runtime).await?;

@@ -21,8 +21,6 @@ use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use model::scoring::BoxFuture;
@@ -31,6 +29,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Runtime;
 use crate::error::Refusal;
+use crate::middleware::access_log;
 
 /// The CloudWatch namespace of the EMF documents.
 pub const EMF_NAMESPACE: &str = "ChurnPredict";
@@ -267,15 +266,56 @@ fn with_figures(f: impl FnOnce(&mut Figures)) {
 fn record_predictions(backend: &'static str, predictions: &[Prediction]) {
     match sink() {
         Some(Sink::Prometheus(_)) => {
+            let handles = BackendHandles::of(backend);
+            let exits = predictions
+                .iter()
+                .filter(|p| p.label == Label::WillExit)
+                .count() as u64;
+            handles.will_exit.increment(exits);
+            handles
+                .will_not_exit
+                .increment(predictions.len() as u64 - exits);
             for p in predictions {
-                ::metrics::counter!("predictions_total", "label" => p.label.as_str(), "backend" => backend)
-                    .increment(1);
-                ::metrics::histogram!("prediction_probability", "backend" => backend)
-                    .record(p.probability);
+                handles.probability.record(p.probability);
             }
         }
         Some(Sink::Emf) => with_figures(|f| f.add_predictions(backend, predictions)),
         None => {}
+    }
+}
+
+/// A backend's prediction handles, made once (see [`RouteHandles`]).
+#[derive(Clone)]
+struct BackendHandles {
+    will_exit: ::metrics::Counter,
+    will_not_exit: ::metrics::Counter,
+    probability: ::metrics::Histogram,
+}
+
+impl BackendHandles {
+    fn of(backend: &'static str) -> BackendHandles {
+        static CACHE: OnceLock<std::sync::RwLock<Vec<(&'static str, BackendHandles)>>> =
+            OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some((_, handles)) = cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(kind, _)| *kind == backend)
+        {
+            return handles.clone();
+        }
+        let counter = |label: Label| ::metrics::counter!("predictions_total", "label" => label.as_str(), "backend" => backend);
+        let handles = BackendHandles {
+            will_exit: counter(Label::WillExit),
+            will_not_exit: counter(Label::WillNotExit),
+            probability: ::metrics::histogram!("prediction_probability", "backend" => backend),
+        };
+        cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((backend, handles.clone()));
+        handles
     }
 }
 
@@ -295,25 +335,24 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Middleware: counts and times every request by its matched route (never the raw path, so
-/// scanners cannot blow up the label set), and counts 4xx answers by reason.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+/// Counts and times a request by its matched route (never the raw path, so scanners cannot
+/// blow up the label set), and counts 4xx answers by reason. Run by
+/// `crate::middleware::frame` around every request.
+pub async fn observe<F: std::future::Future<Output = Response>>(
+    route: &str,
+    request: F,
+) -> Response {
     let started = Instant::now();
     match sink() {
         Some(Sink::Emf) => {
-            let (response, figures) = FIGURES
+            let (response, mut figures) = FIGURES
                 .scope(RefCell::new(Figures::default()), async {
-                    let response = next.run(request).await;
+                    let response = request.await;
                     let figures = FIGURES.with(|f| std::mem::take(&mut *f.borrow_mut()));
                     (response, figures)
                 })
                 .await;
-            let mut figures = figures;
-            figures.route = route;
+            figures.route = route.to_owned();
             figures.status = response.status().as_u16();
             figures.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             figures.rejection = rejection(&response);
@@ -321,18 +360,59 @@ pub async fn track(request: Request, next: Next) -> Response {
             response
         }
         Some(Sink::Prometheus(_)) => {
-            let response = next.run(request).await;
-            let status = response.status().as_u16();
-            let labels = [("route", route.clone()), ("status", status.to_string())];
-            ::metrics::counter!("http_requests_total", &labels).increment(1);
-            ::metrics::histogram!("http_request_duration_seconds", "route" => route)
-                .record(started.elapsed().as_secs_f64());
+            let response = request.await;
+            let handles = RouteHandles::of(route, response.status().as_u16());
+            handles.requests.increment(1);
+            handles.duration.record(started.elapsed().as_secs_f64());
             if let Some(reason) = rejection(&response) {
                 ::metrics::counter!("rejected_inputs_total", "reason" => reason).increment(1);
             }
             response
         }
-        None => next.run(request).await,
+        None => request.await,
+    }
+}
+
+/// A route's and status's Prometheus handles, made once: routes and statuses are few, and a
+/// look-up by name (hashing the labels, searching the registry) on every request is not free.
+#[derive(Clone)]
+struct RouteHandles {
+    requests: ::metrics::Counter,
+    duration: ::metrics::Histogram,
+}
+
+impl RouteHandles {
+    fn of(route: &str, status: u16) -> RouteHandles {
+        type Cache =
+            std::collections::HashMap<Box<str>, std::collections::HashMap<u16, RouteHandles>>;
+        static CACHE: OnceLock<std::sync::RwLock<Cache>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(handles) = cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(route)
+            .and_then(|by_status| by_status.get(&status))
+        {
+            return handles.clone();
+        }
+        let handles = RouteHandles {
+            requests: ::metrics::counter!(
+                "http_requests_total",
+                "route" => route.to_owned(),
+                "status" => status.to_string()
+            ),
+            duration: ::metrics::histogram!(
+                "http_request_duration_seconds",
+                "route" => route.to_owned()
+            ),
+        };
+        cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(route.into())
+            .or_default()
+            .insert(status, handles.clone());
+        handles
     }
 }
 
@@ -365,8 +445,6 @@ impl Scorer for Observed {
     fn score<'a>(&'a self, rows: &'a [Features]) -> BoxFuture<'a, Result<Scores, ScoreError>> {
         Box::pin(async move {
             let info = self.inner.describe();
-            let span = tracing::Span::current();
-            span.record("backend", info.kind);
             if self.log_payloads {
                 tracing::info!(features = ?rows, "prediction payload (LOG_PAYLOADS=true)");
             }
@@ -375,15 +453,19 @@ impl Scorer for Observed {
                 Ok(scores) => {
                     let predictions = scores.predictions(info.threshold);
                     record_predictions(info.kind, &predictions);
-                    if let [one] = predictions.as_slice() {
-                        span.record("label", one.label.as_str());
-                        span.record("probability", one.probability);
-                    } else {
-                        span.record("label", "batch");
-                        span.record("batch", predictions.len());
-                    }
+                    access_log::note(|notes| {
+                        notes.backend = Some(info.kind);
+                        if let [one] = predictions.as_slice() {
+                            notes.label = Some(one.label.as_str());
+                            notes.probability = Some(one.probability);
+                        } else {
+                            notes.label = Some("batch");
+                            notes.batch = Some(predictions.len());
+                        }
+                    });
                 }
                 Err(e) => {
+                    access_log::note(|notes| notes.backend = Some(info.kind));
                     record_predictor_error(e.kind());
                     // The details stay in the log, under the request's id (the span's).
                     tracing::warn!(backend = info.kind, error = %e, "the model backend failed");

@@ -20,7 +20,7 @@ use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
 use crate::middleware::limits::{self, ConcurrencyCap, Uploads};
 use crate::middleware::session::PageAccess;
-use crate::middleware::{access_log, browser, compress, request_id};
+use crate::middleware::{browser, compress, frame};
 use crate::state::AppState;
 
 /// The protections around the routes, from the configuration (see `crate::middleware`).
@@ -68,11 +68,10 @@ impl Hardening {
         self
     }
 
-    /// The layers every route gets, outermost first: request id (an unacceptable one dropped,
-    /// then set, then propagated, then made current for error answers) → access log → CORS →
-    /// security headers → metrics → timeout → body read whole → concurrency cap → the route,
-    /// with compression (when on) just inside the access log. Each `.layer` below wraps those
-    /// before it, so the code lists them innermost first.
+    /// The layers every route gets, outermost first: the frame (request id, access log,
+    /// metrics, security headers: `middleware::frame`) → compression (when on) → CORS → timeout
+    /// → body read whole → concurrency cap → the route. Each `.layer` below wraps those before
+    /// it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         let router = router
             // A slot is taken only once the body is in (`middleware::limits`).
@@ -85,8 +84,6 @@ impl Hardening {
                 limits::read_body_first,
             ))
             .layer(from_fn_with_state(self.request_timeout, limits::timeout))
-            .layer(from_fn(crate::metrics::track))
-            .layer(browser::security_headers())
             .layer(option_layer(self.cors.clone()));
         // (Not `option_layer`: compressed and plain bodies are different types.)
         let router = if self.compress {
@@ -94,12 +91,7 @@ impl Hardening {
         } else {
             router
         };
-        router
-            .layer(access_log::layer())
-            .layer(from_fn(request_id::scope))
-            .layer(request_id::propagate_layer())
-            .layer(request_id::set_layer())
-            .layer(from_fn(request_id::drop_unacceptable_id))
+        router.layer(from_fn(frame::frame))
     }
 }
 

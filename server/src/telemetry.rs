@@ -16,15 +16,35 @@ use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
+
+use crate::config::Runtime;
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 
-/// The servers: `info` by default, on standard output.
-pub fn init(format: &str) {
+/// The servers: `info` by default, on standard output. A plain or container server writes
+/// its lines from a background thread, so a request does not wait for `write(2)`; nothing is
+/// dropped (the thread's queue blocks when full) and the lines are flushed when the returned
+/// guard is dropped, at exit. Under Lambda the lines are written at once: the process is
+/// frozen between invocations, and lines still queued could be lost.
+pub fn init(format: &str, runtime: Runtime) -> Option<WorkerGuard> {
     let terminal = std::io::stdout().is_terminal();
-    install(format, "info,tower_http=info", std::io::stdout, terminal);
+    let default_filter = "info,tower_http=info";
+    match runtime {
+        Runtime::Lambda => {
+            install(format, default_filter, std::io::stdout, terminal);
+            None
+        }
+        Runtime::Server | Runtime::SageMakerContainer => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(std::io::stdout());
+            install(format, default_filter, writer, terminal);
+            Some(guard)
+        }
+    }
 }
 
 /// One-shot commands (`churn-predict score`), whose standard output may be data: `warn` by

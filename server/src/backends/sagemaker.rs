@@ -19,16 +19,27 @@ use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sagemakerruntime::Client;
 use aws_sdk_sagemakerruntime::config::ProvideCredentials;
+use aws_sdk_sagemakerruntime::config::SharedHttpClient;
 use aws_sdk_sagemakerruntime::config::interceptors::InterceptorContext;
 use aws_sdk_sagemakerruntime::config::retry::{ClassifyRetry, RetryAction, RetryConfig};
 use aws_sdk_sagemakerruntime::config::timeout::TimeoutConfig;
 use aws_sdk_sagemakerruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError;
 use aws_sdk_sagemakerruntime::primitives::Blob;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use model::scoring::BoxFuture;
 use model::{BackendInfo, Features, ScoreError, Scorer, Scores};
 
 use crate::config::Settings;
+
+/// The SDK's HTTPS client: hyper + rustls with `ring`. The SDK's default client
+/// (`default-https-client`) brings rustls with aws-lc, about 2.1 MB more in the binary and a C
+/// library to build; the workspace turns that feature off, so the client is chosen here.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
 
 /// How a SageMaker backend behaves; from [`Settings`] in the binary, explicit in tests.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +79,11 @@ impl SageMaker {
     /// Region, credentials and endpoint URL from the AWS default chain (environment, profile,
     /// container/instance role; `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` / `AWS_ENDPOINT_URL`).
     pub async fn from_env(options: Options) -> anyhow::Result<SageMaker> {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            // Also for the credential providers that call AWS (STS, container, instance).
+            .http_client(https_client())
+            .load()
+            .await;
         SageMaker::connect(&config, options).await
     }
 
@@ -103,7 +118,7 @@ impl SageMaker {
                  than {CREDENTIALS_CHECK:?}"
             ),
         }
-        let sagemaker_config = aws_sdk_sagemakerruntime::config::Builder::from(config)
+        let mut sagemaker_config = aws_sdk_sagemakerruntime::config::Builder::from(config)
             .retry_config(
                 RetryConfig::standard()
                     .with_max_attempts(options.max_attempts)
@@ -115,8 +130,11 @@ impl SageMaker {
                     .operation_timeout(options.timeout)
                     .connect_timeout(options.timeout)
                     .build(),
-            )
-            .build();
+            );
+        if config.http_client().is_none() {
+            sagemaker_config.set_http_client(Some(https_client()));
+        }
+        let sagemaker_config = sagemaker_config.build();
         tracing::info!(
             endpoint = ?endpoint,
             region = %region,

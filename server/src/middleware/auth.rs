@@ -434,7 +434,7 @@ pub async fn require_api_key(
         .get(API_KEY_HEADER)
         .map(|value| value.as_bytes());
     let name = keys.admit(header, Client::of(&request).limit_key())?;
-    tracing::Span::current().record("api_key", &*name.0);
+    super::access_log::note(|notes| notes.api_key = Some(name.0.clone()));
     if let Some(index) = keys.keys.iter().position(|k| k.name == name.0) {
         request.extensions_mut().insert(Bucket {
             keys: Arc::clone(&keys),

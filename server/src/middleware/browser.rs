@@ -12,20 +12,17 @@
 //!   hole (`http://` pages of our own host, e.g. on a hostile network, never pass as `https://`).
 //!   Requests with neither header are not from a browser page (curl, SDKs) and pass: CSRF
 //!   needs a victim's browser.
-//! - [`security_headers`] adds CSP ([`CONTENT_SECURITY_POLICY`]; the form's pages set the
+//! - [`add_security_headers`] adds CSP ([`CONTENT_SECURITY_POLICY`]; the form's pages set the
 //!   stricter [`PAGE_CONTENT_SECURITY_POLICY`]), `X-Content-Type-Options`,
 //!   `Referrer-Policy` and `X-Frame-Options` to every response that does not set its own.
 //! - [`cors`] allows the configured origins to call the JSON API; off when none are configured.
 
 use axum::extract::Request;
 use axum::http::uri::Authority;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use tower::ServiceBuilder;
-use tower::layer::util::{Identity, Stack};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::client::{Client, Scheme};
 use crate::error::ApiError;
@@ -109,25 +106,19 @@ fn site(scheme: Scheme, authority: &str) -> Option<(Scheme, String, u16)> {
     Some((scheme, authority.host().to_ascii_lowercase(), port))
 }
 
-type HeaderLayer = SetResponseHeaderLayer<HeaderValue>;
-
-/// The four header layers, innermost last.
-pub type SecurityHeaders =
-    Stack<HeaderLayer, Stack<HeaderLayer, Stack<HeaderLayer, Stack<HeaderLayer, Identity>>>>;
-
-/// The security headers, as one layer: `router.layer(security_headers())`.
-pub fn security_headers() -> ServiceBuilder<SecurityHeaders> {
-    let set = |name: HeaderName, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
-    ServiceBuilder::new()
-        .layer(set(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set(header::REFERRER_POLICY, "no-referrer"))
-        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+/// Adds the security headers to an answer that does not set its own (the pages set a
+/// stricter CSP). Applied to every answer by `crate::middleware::frame`.
+pub fn add_security_headers(headers: &mut HeaderMap) {
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
 }
 
 /// CORS for the configured origins, or `None` (no CORS headers: browsers keep other sites out).

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod browser;
 pub mod client;
 pub mod compress;
+pub mod frame;
 pub mod limits;
 pub mod request_id;
 pub mod session;

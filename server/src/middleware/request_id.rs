@@ -1,12 +1,11 @@
-//! Request ids: an incoming `x-request-id` is kept; otherwise AWS's `x-amzn-trace-id` (set by
-//! API Gateway and ALB) is used; otherwise a UUID v4 is made. The id is echoed in the response's
-//! `x-request-id`, recorded in the request's log span, and quoted in error answers
-//! ([`current`]) so that a support person can find the request's log lines.
+//! Request ids: an incoming `x-request-id` is kept when it is printable and short; otherwise
+//! AWS's `x-amzn-trace-id` (set by API Gateway and ALB) is used; otherwise a UUID v4 is made.
+//! The id is echoed in the response's `x-request-id`, carried by the request's log span, and
+//! quoted in error answers ([`current`]) so that a support person can find the request's log
+//! lines. Applied by `crate::middleware::frame`.
 
-use axum::http::{HeaderName, HeaderValue, Request};
-use tower_http::request_id::{
-    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
@@ -15,67 +14,40 @@ pub const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id
 /// client cannot stuff the logs.
 const MAX_ID_BYTES: usize = 200;
 
-#[derive(Clone, Copy, Default)]
-pub struct MakeId;
-
-impl MakeRequestId for MakeId {
-    fn make_request_id<B>(&mut self, request: &Request<B>) -> Option<RequestId> {
-        match request.headers().get(X_AMZN_TRACE_ID) {
-            Some(trace) if acceptable(trace) => Some(RequestId::new(trace.clone())),
-            _ => MakeRequestUuid.make_request_id(request),
-        }
-    }
-}
-
 /// Printable ASCII without spaces, and not too long.
 pub fn acceptable(id: &HeaderValue) -> bool {
     let bytes = id.as_bytes();
     !bytes.is_empty() && bytes.len() <= MAX_ID_BYTES && bytes.iter().all(u8::is_ascii_graphic)
 }
 
-/// Sets the id (outer layer: runs before the trace span is made).
-pub fn set_layer() -> SetRequestIdLayer<MakeId> {
-    SetRequestIdLayer::new(X_REQUEST_ID, MakeId)
+/// The request's id (kept, taken from the trace id, or made), also set as its `x-request-id`
+/// header so the handlers and the pages see the same one.
+pub fn assign(request: &mut Request) -> HeaderValue {
+    let headers = request.headers();
+    let id = match (headers.get(X_REQUEST_ID), headers.get(X_AMZN_TRACE_ID)) {
+        (Some(id), _) if acceptable(id) => return id.clone(),
+        (_, Some(trace)) if acceptable(trace) => trace.clone(),
+        _ => new_id(),
+    };
+    request.headers_mut().insert(X_REQUEST_ID, id.clone());
+    id
 }
 
-/// Copies the id onto the response.
-pub fn propagate_layer() -> PropagateRequestIdLayer {
-    PropagateRequestIdLayer::new(X_REQUEST_ID)
-}
-
-/// Drops an unacceptable incoming `x-request-id` so [`MakeId`] replaces it.
-pub async fn drop_unacceptable_id(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if request
-        .headers()
-        .get(X_REQUEST_ID)
-        .is_some_and(|id| !acceptable(id))
-    {
-        request.headers_mut().remove(X_REQUEST_ID);
-    }
-    next.run(request).await
+/// A UUID v4, from a thread-local generator (no system call per request: `uuid`'s
+/// `fast-rng`).
+fn new_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
 }
 
 tokio::task_local! {
     static CURRENT: HeaderValue;
 }
 
-/// Middleware (inside [`set_layer`]): makes the request's id available to [`current`] while
-/// the request is handled.
-pub async fn scope(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    match request.extensions().get::<RequestId>() {
-        Some(id) => {
-            CURRENT
-                .scope(id.header_value().clone(), next.run(request))
-                .await
-        }
-        None => next.run(request).await,
-    }
+/// Runs a request with its id available to [`current`].
+pub async fn scoped<F: std::future::Future>(id: HeaderValue, request: F) -> F::Output {
+    CURRENT.scope(id, request).await
 }
 
 /// The id of the request being handled on this task, if any (error answers quote it).
@@ -86,44 +58,57 @@ pub fn current() -> Option<std::sync::Arc<str>> {
         .flatten()
 }
 
-/// The id of a request that went through [`set_layer`], for log spans.
-pub fn of<B>(request: &Request<B>) -> &str {
-    request
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = axum::http::Request::get("/");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(axum::body::Body::empty()).unwrap()
+    }
+
     #[test]
-    fn an_amazon_trace_id_is_used_when_there_is_no_request_id() {
-        let request = Request::get("/")
-            .header(
+    fn an_acceptable_incoming_id_is_kept() {
+        let mut r = request(&[("x-request-id", "abc-123"), ("x-amzn-trace-id", "Root=1")]);
+        assert_eq!(assign(&mut r), "abc-123");
+    }
+
+    #[test]
+    fn an_amazon_trace_id_is_used_when_there_is_no_acceptable_request_id() {
+        for headers in [
+            vec![(
                 "x-amzn-trace-id",
                 "Root=1-67891233-abcdef012345678912345678",
-            )
-            .body(())
-            .unwrap();
-        let id = MakeId.make_request_id(&request).unwrap();
-        assert_eq!(
-            id.header_value(),
-            "Root=1-67891233-abcdef012345678912345678"
-        );
+            )],
+            vec![
+                ("x-request-id", "has space"),
+                (
+                    "x-amzn-trace-id",
+                    "Root=1-67891233-abcdef012345678912345678",
+                ),
+            ],
+        ] {
+            let mut r = request(&headers);
+            let id = assign(&mut r);
+            assert_eq!(id, "Root=1-67891233-abcdef012345678912345678");
+            assert_eq!(
+                r.headers()["x-request-id"],
+                id,
+                "the handlers see the same id"
+            );
+        }
     }
 
     #[test]
     fn otherwise_a_uuid_is_made_and_junk_ids_are_not_acceptable() {
-        let request = Request::get("/").body(()).unwrap();
-        let id = MakeId.make_request_id(&request).unwrap();
-        assert_eq!(id.header_value().len(), 36);
+        let mut r = request(&[("x-request-id", &"a".repeat(201))]);
+        let id = assign(&mut r);
+        assert_eq!(id.len(), 36);
+        assert_ne!(id, new_id(), "each id is new");
         assert!(!acceptable(&HeaderValue::from_static("has space")));
-        assert!(!acceptable(
-            &HeaderValue::from_str(&"a".repeat(201)).unwrap()
-        ));
         assert!(acceptable(&HeaderValue::from_static("abc-123")));
     }
 }

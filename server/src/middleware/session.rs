@@ -412,7 +412,7 @@ pub async fn guard_pages(
         return see_other(&location);
     }
     if let Visitor::SignedIn(name) = &visitor {
-        tracing::Span::current().record("api_key", name.as_str());
+        super::access_log::note(|notes| notes.api_key = Some(name.as_str().into()));
     }
     request.extensions_mut().insert(visitor);
     if let Some(allowance) = allowance {
