@@ -25,6 +25,7 @@
 //! No web crates and no async runtime: a remote [`Scorer`]'s futures are driven by the
 //! caller's `block_on` ([`Engine::Remote`]).
 
+pub mod digest;
 pub mod extras;
 pub mod records;
 pub mod row;
@@ -207,6 +208,9 @@ pub trait Report {
     fn progress(&mut self, _progress: Progress) {}
     /// Each row not scored, in input order.
     fn rejected(&mut self, _rejection: &Rejection) {}
+    /// The output just written for one chunk: whole rows, each with its line end, in order
+    /// (what [`digest::Digest`] reads).
+    fn written(&mut self, _rows: &[u8]) {}
 }
 
 /// A report that listens to nothing.

@@ -394,6 +394,7 @@ fn write_in_order<W: Write>(
                 Err(e) => return Err(e),
             };
             output.write_all(&done.out).map_err(BatchError::Write)?;
+            report.written(&done.out);
             summary.rows += done.rows;
             summary.scored += done.scored;
             summary.exits += done.exits;
