@@ -140,11 +140,14 @@ pub fn BatchPage() -> impl IntoView {
 #[component]
 fn UploadForm(explains: bool, limits: Option<FileLimits>) -> impl IntoView {
     let size = limits.map(|l| {
-        format!(
-            " At most {} MB.",
+        let size = if l.max_bytes < 1_000_000 {
+            format!("{} kB", l.max_bytes.div_ceil(1000))
+        } else {
             // One decimal, without a trailing ".0".
-            format!("{:.1}", l.max_bytes as f64 / 1e6).trim_end_matches(".0")
-        )
+            let text = format!("{:.1}", l.max_bytes as f64 / 1e6);
+            format!("{} MB", text.trim_end_matches(".0"))
+        };
+        format!(" At most {size}.")
     });
     let boxes = if explains {
         view! {

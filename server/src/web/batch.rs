@@ -394,8 +394,11 @@ fn predictions(n: u64) -> String {
     }
 }
 
-/// `10 MB`, `2.5 MB`.
+/// `10 MB`, `2.5 MB`, `20 kB`.
 fn megabytes(bytes: usize) -> String {
+    if bytes < 1_000_000 {
+        return format!("{} kB", bytes.div_ceil(1000));
+    }
     let text = format!("{:.1}", bytes as f64 / 1e6);
     format!("{} MB", text.trim_end_matches(".0"))
 }
@@ -655,6 +658,7 @@ mod tests {
         assert_eq!(stem("..csv"), "customers");
         assert_eq!(megabytes(10_000_000), "10 MB");
         assert_eq!(megabytes(2_500_000), "2.5 MB");
+        assert_eq!(megabytes(20_000), "20 kB");
         assert_eq!(
             sentence("the header lacks a column: Age."),
             "The header lacks a column: Age"

@@ -20,7 +20,7 @@ const RAW_HEADER: &str = "RowNumber,CustomerId,Surname,CreditScore,Geography,Gen
 
 /// A raw-schema file of `rows` varied, valid customers (`bad_every`: every so many rows, one
 /// with an age of 17).
-fn raw_file(rows: usize, bad_every: Option<usize>) -> String {
+pub(crate) fn raw_file(rows: usize, bad_every: Option<usize>) -> String {
     let mut text = format!("{RAW_HEADER}\n");
     for i in 0..rows {
         let age = match bad_every {
@@ -72,15 +72,15 @@ fn our_names_file(rows: usize) -> String {
     text
 }
 
-struct Run {
-    status: i32,
-    stdout: Vec<u8>,
-    stderr: String,
+pub(crate) struct Run {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
 }
 
 /// `churn-predict score ARGS` on `input` (standard input), with no backend chosen by the
 /// environment of the test process.
-fn cli(args: &[&str], input: &[u8]) -> Run {
+pub(crate) fn cli(args: &[&str], input: &[u8]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_churn-predict"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("AWS_") {
