@@ -454,7 +454,7 @@ fn Riskiest(
                 class="mt-3 overflow-x-auto"
                 tabindex="0"
                 role="region"
-                aria-labelledby="riskiest-heading"
+                aria-label="Table of the riskiest customers, scrolls sideways on narrow screens"
             >
                 <table id="riskiest-table" class="w-full border-collapse text-sm">
                     <thead>

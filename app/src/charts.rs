@@ -263,9 +263,15 @@ pub fn HistogramChart(bins: Vec<u64>, threshold: f64, label: String) -> impl Int
     let ticks = (0..=5)
         .map(|i| {
             let p = f64::from(i) / 5.0;
+            // The end labels inside the picture.
+            let anchor = match i {
+                0 => "start",
+                5 => "end",
+                _ => "middle",
+            };
             view! {
                 <line x1=at(x(p)) x2=at(x(p)) y1=at(BOTTOM) y2=at(BOTTOM + 4.0) stroke-width="1" class="stroke-slate-500" />
-                <text x=at(x(p)) y=at(BOTTOM + 16.0) text-anchor="middle" font-size="10" class=MUTED>
+                <text x=at(x(p)) y=at(BOTTOM + 16.0) text-anchor=anchor font-size="10" class=MUTED>
                     {format!("{}%", i * 20)}
                 </text>
             }
