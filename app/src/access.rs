@@ -19,23 +19,45 @@ pub enum Visitor {
     SignedIn(String),
 }
 
-/// What one prediction costs the visitor: a token from their API key's bucket when signed in,
-/// from their address's bucket when the pages are open. `spend` answers how many seconds to
-/// wait when the bucket is empty.
+/// What predictions cost the visitor: tokens from their API key's bucket when signed in, from
+/// their address's bucket when the pages are open. One prediction of the form costs one; a
+/// file scored on the file page one per `MAX_BATCH` rows, as `POST /score` costs a key.
 ///
-/// A server function that predicts spends one first, and refuses to predict without one: a
-/// page request the server's guard did not admit carries none.
+/// A server function or page that predicts spends first, and refuses to predict without an
+/// allowance: a page request the server's guard did not admit carries none.
 #[derive(Clone)]
-pub struct Allowance(Arc<dyn Fn() -> Result<(), u64> + Send + Sync>);
+pub struct Allowance(Arc<dyn Fn(u32) -> Result<(), Shortfall> + Send + Sync>);
+
+/// Why tokens could not be spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shortfall {
+    /// Not there yet: wait this many seconds.
+    Wait(u64),
+    /// More than the bucket can ever hold: it holds at most this many.
+    Never { most: u32 },
+}
 
 impl Allowance {
-    pub fn new(spend: impl Fn() -> Result<(), u64> + Send + Sync + 'static) -> Allowance {
+    /// `spend(n)` spends `n` tokens, or says why not.
+    pub fn new(spend: impl Fn(u32) -> Result<(), Shortfall> + Send + Sync + 'static) -> Allowance {
         Allowance(Arc::new(spend))
     }
 
     /// Spends one prediction; `Err(seconds)` to wait before the next.
     pub fn spend(&self) -> Result<(), u64> {
-        (self.0)()
+        self.spend_n(1).map_err(|shortfall| match shortfall {
+            Shortfall::Wait(seconds) => seconds,
+            // A bucket always holds one token: only a misconfiguration gets here.
+            Shortfall::Never { .. } => 1,
+        })
+    }
+
+    /// Spends `tokens` at once (none for 0).
+    pub fn spend_n(&self, tokens: u32) -> Result<(), Shortfall> {
+        if tokens == 0 {
+            return Ok(());
+        }
+        (self.0)(tokens)
     }
 }
 

@@ -223,6 +223,87 @@ pub fn ImportanceChart(fields: Vec<FieldImportance>, label: String) -> impl Into
     }
 }
 
+/// How many customers fall in each band of probability: one bar a band from 0% to 100%, the
+/// bands from the threshold on in red ("Will Exit"), the others in indigo, a dashed line at
+/// the threshold, ticks every 20%.
+#[component]
+pub fn HistogramChart(bins: Vec<u64>, threshold: f64, label: String) -> impl IntoView {
+    const LEFT: f64 = 8.0;
+    const RIGHT: f64 = 312.0;
+    const TOP: f64 = 14.0;
+    const BOTTOM: f64 = 150.0;
+    let n = bins.len().max(1) as f64;
+    let tallest = bins.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let x = |p: f64| LEFT + p.clamp(0.0, 1.0) * (RIGHT - LEFT);
+    let step = (RIGHT - LEFT) / n;
+    let bars = bins
+        .iter()
+        .enumerate()
+        .map(|(i, &count)| {
+            let height = count as f64 / tallest * (BOTTOM - TOP);
+            // A band whose start reaches the threshold holds only "Will Exit" customers.
+            let exits = (i as f64 / n) >= threshold - 1e-12;
+            let class = if exits {
+                "fill-red-600"
+            } else {
+                "fill-indigo-600"
+            };
+            view! {
+                <rect
+                    x=at(LEFT + step * i as f64 + 0.5)
+                    y=at(BOTTOM - height)
+                    width=at((step - 1.0).max(0.5))
+                    height=at(height)
+                    class=class
+                    data-count=count
+                />
+            }
+        })
+        .collect_view();
+    let ticks = (0..=5)
+        .map(|i| {
+            let p = f64::from(i) / 5.0;
+            // The end labels inside the picture.
+            let anchor = match i {
+                0 => "start",
+                5 => "end",
+                _ => "middle",
+            };
+            view! {
+                <line x1=at(x(p)) x2=at(x(p)) y1=at(BOTTOM) y2=at(BOTTOM + 4.0) stroke-width="1" class="stroke-slate-500" />
+                <text x=at(x(p)) y=at(BOTTOM + 16.0) text-anchor=anchor font-size="10" class=MUTED>
+                    {format!("{}%", i * 20)}
+                </text>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg
+            id="histogram-chart"
+            role="img"
+            aria-label=label
+            viewBox="0 0 320 172"
+            class="mt-2 h-auto w-full max-w-2xl"
+        >
+            {bars}
+            <line x1=at(LEFT) x2=at(RIGHT) y1=at(BOTTOM) y2=at(BOTTOM) stroke-width="1" class="stroke-slate-500" />
+            {ticks}
+            <line
+                x1=at(x(threshold))
+                x2=at(x(threshold))
+                y1=at(TOP - 6.0)
+                y2=at(BOTTOM)
+                stroke-width="1.5"
+                stroke-dasharray="4 3"
+                class="stroke-slate-900"
+            />
+            <text x=at(x(threshold) + 3.0) y=at(TOP - 2.0) font-size="10" class=TEXT>
+                "threshold"
+            </text>
+        </svg>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +342,35 @@ mod tests {
         assert!(html.contains(r#"<line x1="185.3" x2="185.3""#), "{html}");
         assert!(html.contains("fill-red-600") && html.contains("fill-emerald-600"));
         assert!(html.contains(">Age</text>") && html.contains(">Is an active member</text>"));
+    }
+
+    #[test]
+    fn the_histogram_has_a_bar_per_band_red_from_the_threshold() {
+        let mut bins = vec![0u64; 20];
+        bins[1] = 300;
+        bins[9] = 150;
+        bins[10] = 75;
+        bins[19] = 1;
+        let html = html(|| {
+            view! { <HistogramChart bins threshold=0.5 label="spread".to_owned() /> }.into_any()
+        });
+        assert_eq!(html.matches("<rect").count(), 20, "{html}");
+        assert_eq!(html.matches("fill-red-600").count(), 10, "{html}");
+        // The tallest bar spans the whole height (136 units); half as many, half as tall.
+        assert!(
+            html.contains(r#"y="14.0" width="14.2" height="136.0""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"height="68.0" data-count="150" class="fill-indigo-600""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<line x1="160.0" x2="160.0""#),
+            "the threshold: {html}"
+        );
+        assert!(html.contains(r#"aria-label="spread""#));
+        assert!(!html.contains("style="), "CSP: no inline styles: {html}");
     }
 
     #[test]

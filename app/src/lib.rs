@@ -2,7 +2,8 @@
 //! hydration, so the form works as plain HTML with JavaScript off.
 //!
 //! - [`form`]: pure logic (parse what was typed, HTML constraints from the field table, words).
-//! - [`page`]: the form page; [`sign_in`]: the sign-in page; [`model_page`]: the model page.
+//! - [`page`]: the form page; [`sign_in`]: the sign-in page; [`model_page`]: the model page;
+//!   [`batch_page`]: the file page (upload a CSV, see a summary or download it scored).
 //! - [`charts`]: inline SVG charts (no JavaScript, no inline styles).
 //! - [`access`]: who is using the pages and what a prediction costs them (decided by the server).
 //! - [`predict_customer`]: the server function the page calls; thin over [`form::evaluate`].
@@ -13,6 +14,7 @@
 
 pub mod access;
 pub mod assets;
+pub mod batch_page;
 pub mod charts;
 pub mod form;
 pub mod model_page;
@@ -35,6 +37,9 @@ pub const FORM_PATH: &str = "/form";
 pub const SIGN_IN_PATH: &str = "/sign-in";
 /// `POST`: ends the session.
 pub const SIGN_OUT_PATH: &str = "/sign-out";
+/// The file page: `GET` shows the upload form, `POST` (a `multipart/form-data` file) answers
+/// it with a summary of the scored file, or the scored file itself (`download=1`).
+pub const BATCH_PATH: &str = "/batch";
 /// The model page. The server answers `GET` itself (a page to browsers, JSON to scripts), so
 /// this route is left out of the list the pages' router mounts ([`page_routes`]).
 pub const MODEL_PATH: &str = "/model";
@@ -103,6 +108,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=page::FormPage ssr=SsrMode::Async />
                 <Route path=path!("/form") view=page::FormPage ssr=SsrMode::Async />
                 <Route path=path!("/sign-in") view=sign_in::SignInPage ssr=SsrMode::Async />
+                <Route path=path!("/batch") view=batch_page::BatchPage ssr=SsrMode::Async />
                 <Route path=path!("/model") view=model_page::ModelPage ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -393,7 +393,7 @@ fn CardSections(
 }
 
 /// 8000 → "8,000".
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -162,6 +162,12 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                         >
                             "Clear"
                         </a>
+                        <a
+                            class="text-sm font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900 sm:ml-auto"
+                            href="batch"
+                        >
+                            "Score a file"
+                        </a>
                     </div>
                 </form>
                 <div class=result_order>
@@ -186,7 +192,7 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
 
 /// Who is signed in, and the way out: only when API keys guard the pages.
 #[component]
-fn Account() -> impl IntoView {
+pub(crate) fn Account() -> impl IntoView {
     match access::visitor() {
         Visitor::SignedIn(name) => Some(view! {
             <div class="flex flex-wrap items-center gap-x-3 gap-y-1 text-sm text-slate-700">

@@ -25,6 +25,8 @@
 //! No web crates and no async runtime: a remote [`Scorer`]'s futures are driven by the
 //! caller's `block_on` ([`Engine::Remote`]).
 
+pub mod digest;
+pub mod extras;
 pub mod records;
 pub mod row;
 pub mod schema;
@@ -37,7 +39,7 @@ use std::time::Duration;
 use model::scoring::BoxFuture;
 use model::{Customer, Model, ScoreError, Scorer, Scores};
 
-pub use pipeline::{count_rows, score};
+pub use pipeline::{count_rows, score, write_probability};
 pub use row::Defect;
 pub use schema::{Header, HeaderError, Schema};
 
@@ -72,13 +74,34 @@ impl Engine<'_> {
     }
 }
 
-/// More output columns after `probability` and `result`, computed in the workers for each
-/// scored row: how reasons (`--explain`) and levers (`--levers`) join the output.
+/// More output columns after `probability` and `result`: how reasons (`--explain`,
+/// [`extras::Reasons`]) and levers (`--levers`, [`extras::Levers`]) join the output.
 pub trait ExtraColumns: Send + Sync {
     /// The columns' names, in order.
     fn names(&self) -> &[&str];
-    /// Writes one cell per name for a scored row, with [`Cells::push`].
-    fn write(&self, customer: &Customer, probability: f64, cells: &mut Cells<'_>);
+    /// A writer for one worker thread, kept for the whole run: what it reuses from row to row
+    /// (a SHAP scratch buffer, a chunk's levers) lives in it, so rows allocate nothing more.
+    fn writer(&self) -> Box<dyn ColumnWriter + '_>;
+}
+
+/// One worker's writer of an [`ExtraColumns`]' cells.
+pub trait ColumnWriter {
+    /// Called once per chunk, before its rows are written, with the chunk's scored customers
+    /// and their probabilities, in order: where work for the whole chunk is done at once (one
+    /// call to a remote scorer for every row's levers). An error stops the run as a failed
+    /// scoring call does.
+    fn chunk(
+        &mut self,
+        _engine: &Engine<'_>,
+        _customers: &[Customer],
+        _probabilities: &[f64],
+    ) -> Result<(), ScoreError> {
+        Ok(())
+    }
+
+    /// Writes one cell per name for the chunk's `row`-th scored customer, with
+    /// [`Cells::push`].
+    fn write(&mut self, row: usize, customer: &Customer, probability: f64, cells: &mut Cells<'_>);
 }
 
 /// Writes cells at the end of an output row, each after the delimiter, quoted when needed.
@@ -90,17 +113,25 @@ pub struct Cells<'a> {
 impl Cells<'_> {
     pub fn push(&mut self, text: &str) {
         self.out.push(self.delimiter);
-        let needs_quotes = text
-            .bytes()
-            .any(|b| b == self.delimiter || matches!(b, b'"' | b'\n' | b'\r'));
-        if needs_quotes {
-            self.out.push(b'"');
-            self.out
-                .extend_from_slice(text.replace('"', "\"\"").as_bytes());
-            self.out.push(b'"');
-        } else {
-            self.out.extend_from_slice(text.as_bytes());
-        }
+        pipeline::write_cell(self.out, text.as_bytes(), self.delimiter);
+    }
+
+    /// A whole number.
+    pub fn push_number(&mut self, n: u64) {
+        self.out.push(self.delimiter);
+        // Writing into a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(self.out, format_args!("{n}"));
+    }
+
+    /// A probability, written as the JSON API writes it (see [`write_probability`]).
+    pub fn push_probability(&mut self, p: f64) {
+        self.out.push(self.delimiter);
+        write_probability(self.out, p);
+    }
+
+    /// An empty cell.
+    pub fn push_empty(&mut self) {
+        self.out.push(self.delimiter);
     }
 }
 
@@ -177,6 +208,9 @@ pub trait Report {
     fn progress(&mut self, _progress: Progress) {}
     /// Each row not scored, in input order.
     fn rejected(&mut self, _rejection: &Rejection) {}
+    /// The output just written for one chunk: whole rows, each with its line end, in order
+    /// (what [`digest::Digest`] reads).
+    fn written(&mut self, _rows: &[u8]) {}
 }
 
 /// A report that listens to nothing.

@@ -19,7 +19,9 @@ use model::{Customer, FEATURE_COUNT, Features, Label, Prediction};
 use crate::records::{self, End};
 use crate::row::{self, Defect};
 use crate::schema::{BOM, Header, OUTPUT_COLUMNS};
-use crate::{BatchError, Cells, Engine, Options, Progress, Rejection, Report, Summary};
+use crate::{
+    BatchError, Cells, ColumnWriter, Engine, Options, Progress, Rejection, Report, Summary,
+};
 
 /// Bytes read from the input at a time.
 const BLOCK: usize = 256 * 1024;
@@ -170,6 +172,19 @@ pub fn score<R: Read + Send, W: Write>(
                 .ok_or_else(|| crate::HeaderError::Missing(vec![name.clone()]))?,
         ),
     };
+    if !options.features_only {
+        // An input column named as an added one would make two columns of one name.
+        if let Some(added) = options.extras.iter().flat_map(|e| e.names()).find(|added| {
+            header
+                .names
+                .iter()
+                .any(|n| n.trim().eq_ignore_ascii_case(added))
+        }) {
+            return Err(BatchError::Header(crate::HeaderError::OutputColumn(
+                (*added).to_owned(),
+            )));
+        }
+    }
     report.header(&header);
     if !options.features_only {
         let mut line = header.raw.clone();
@@ -232,6 +247,9 @@ pub fn score<R: Read + Send, W: Write>(
             let work_rx = &work_rx;
             let job = &job;
             scope.spawn(move || {
+                // This worker's writers of the added columns, kept from chunk to chunk.
+                let mut writers: Vec<Box<dyn ColumnWriter + '_>> =
+                    job.options.extras.iter().map(|e| e.writer()).collect();
                 loop {
                     // The lock is held only while waiting for the next chunk.
                     let next = match work_rx.lock() {
@@ -239,7 +257,7 @@ pub fn score<R: Read + Send, W: Write>(
                         Err(_) => return,
                     };
                     let (seq, result) = match next {
-                        Ok(Ok(chunk)) => (chunk.seq, job.run(&chunk)),
+                        Ok(Ok(chunk)) => (chunk.seq, job.run(&chunk, &mut writers)),
                         Ok(Err((seq, error))) => (seq, Err(error)),
                         Err(_) => return,
                     };
@@ -376,6 +394,7 @@ fn write_in_order<W: Write>(
                 Err(e) => return Err(e),
             };
             output.write_all(&done.out).map_err(BatchError::Write)?;
+            report.written(&done.out);
             summary.rows += done.rows;
             summary.scored += done.scored;
             summary.exits += done.exits;
@@ -407,10 +426,16 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Validates, scores and formats one chunk.
-    fn run(&self, chunk: &Chunk) -> Result<Done, BatchError> {
+    fn run(
+        &self,
+        chunk: &Chunk,
+        writers: &mut [Box<dyn ColumnWriter + '_>],
+    ) -> Result<Done, BatchError> {
         let delimiter = self.header.delimiter;
         let mut fields: Vec<Cow<'_, [u8]>> = Vec::with_capacity(self.header.names.len());
-        let mut valid: Vec<(usize, Customer)> = Vec::with_capacity(chunk.records.len());
+        // Each valid row's record (its index in the chunk) and customer.
+        let mut valid_at: Vec<usize> = Vec::with_capacity(chunk.records.len());
+        let mut valid: Vec<Customer> = Vec::with_capacity(chunk.records.len());
         // Under `features_only` with an id column: each valid row's id, as written.
         let mut ids: Vec<Vec<u8>> = Vec::new();
         let mut rejections = Vec::new();
@@ -433,7 +458,8 @@ impl Job<'_> {
                     if let Some(column) = self.id_column.filter(|_| self.options.features_only) {
                         ids.push(fields[column].to_vec());
                     }
-                    valid.push((i, customer));
+                    valid_at.push(i);
+                    valid.push(customer);
                 }
                 Err(defects) => rejections.push(Rejection {
                     line: record.line,
@@ -445,7 +471,7 @@ impl Job<'_> {
         let mut out = Vec::with_capacity(chunk.bytes.len() + valid.len() * 32);
         let mut exits = 0;
         if self.options.features_only {
-            for (n, (_, customer)) in valid.iter().enumerate() {
+            for (n, customer) in valid.iter().enumerate() {
                 if let Some(id) = ids.get(n) {
                     write_cell(&mut out, id, b',');
                     out.push(b',');
@@ -454,8 +480,20 @@ impl Job<'_> {
             }
         } else {
             let probabilities = self.probabilities(&valid, chunk)?;
-            for ((i, customer), p) in valid.iter().zip(probabilities) {
-                let record = &chunk.records[*i];
+            let first_line = || chunk.records.first().map_or(0, |r| r.line);
+            for writer in writers.iter_mut() {
+                writer
+                    .chunk(&self.engine, &valid, &probabilities)
+                    .map_err(|error| BatchError::Scoring {
+                        error,
+                        line: first_line(),
+                        written: 0,
+                    })?;
+            }
+            for (row, ((&i, customer), &p)) in
+                valid_at.iter().zip(&valid).zip(&probabilities).enumerate()
+            {
+                let record = &chunk.records[i];
                 let label = Prediction::new(p, self.threshold).label;
                 exits += u64::from(label == Label::WillExit);
                 out.extend_from_slice(records::content(&chunk.bytes[record.start..record.end]));
@@ -463,8 +501,9 @@ impl Job<'_> {
                 write_probability(&mut out, p);
                 out.push(delimiter);
                 out.extend_from_slice(label.as_str().as_bytes());
-                for extra in &self.options.extras {
-                    extra.write(
+                for writer in writers.iter_mut() {
+                    writer.write(
+                        row,
                         customer,
                         p,
                         &mut Cells {
@@ -487,21 +526,17 @@ impl Job<'_> {
     }
 
     /// One probability per valid row, in order.
-    fn probabilities(
-        &self,
-        valid: &[(usize, Customer)],
-        chunk: &Chunk,
-    ) -> Result<Vec<f64>, BatchError> {
+    fn probabilities(&self, valid: &[Customer], chunk: &Chunk) -> Result<Vec<f64>, BatchError> {
         match self.engine {
             Engine::InProcess(model) => Ok(valid
                 .iter()
-                .map(|(_, c)| f64::from(model.probability(&c.features())))
+                .map(|c| f64::from(model.probability(&c.features())))
                 .collect()),
             Engine::Remote { scorer, block_on } => {
                 if valid.is_empty() {
                     return Ok(Vec::new());
                 }
-                let rows: Vec<Features> = valid.iter().map(|(_, c)| c.features()).collect();
+                let rows: Vec<Features> = valid.iter().map(Customer::features).collect();
                 block_on(scorer.score(&rows))
                     .map(|scores| scores.as_slice().to_vec())
                     .map_err(|error| BatchError::Scoring {
@@ -533,7 +568,7 @@ pub fn write_features(out: &mut Vec<u8>, features: &[f32; FEATURE_COUNT]) {
 }
 
 /// One CSV cell, quoted when it holds the delimiter, a quote or a line end.
-fn write_cell(out: &mut Vec<u8>, cell: &[u8], delimiter: u8) {
+pub(crate) fn write_cell(out: &mut Vec<u8>, cell: &[u8], delimiter: u8) {
     if cell
         .iter()
         .any(|&b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r'))

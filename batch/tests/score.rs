@@ -4,7 +4,8 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Waker};
 
 use batch::{
-    BatchError, Cells, Engine, ExtraColumns, HeaderError, Options, Rejection, Report, Summary,
+    BatchError, Cells, ColumnWriter, Engine, ExtraColumns, HeaderError, Options, Rejection, Report,
+    Summary,
 };
 use model::scoring::{BoxFuture, FnScorer};
 use model::{Customer, Model, ScoreError, Scores};
@@ -402,9 +403,15 @@ impl ExtraColumns for Shouting {
     fn names(&self) -> &[&str] {
         &["geo", "note"]
     }
-    fn write(&self, customer: &Customer, probability: f64, cells: &mut Cells<'_>) {
+    fn writer(&self) -> Box<dyn ColumnWriter + '_> {
+        Box::new(Shouting)
+    }
+}
+
+impl ColumnWriter for Shouting {
+    fn write(&mut self, _row: usize, customer: &Customer, p: f64, cells: &mut Cells<'_>) {
         cells.push(&customer.geography().name().to_uppercase());
-        cells.push(&format!("p={probability:.2}, \"quoted\""));
+        cells.push(&format!("p={p:.2}, \"quoted\""));
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::ops::RangeInclusive;
 
-use crate::customer::Customer;
+use crate::customer::{Customer, Features};
 use crate::fields::{Field, HAS_CR_CARD, IS_ACTIVE_MEMBER, NUM_OF_PRODUCTS};
 use crate::model::Model;
 
@@ -74,33 +74,75 @@ impl Lever {
 /// Every change of an actionable field that lowers this customer's probability, lowest
 /// resulting probability first (ties in [`ACTIONABLE`] order).
 pub fn levers(model: &Model, customer: &Customer) -> Vec<Lever> {
-    let before = model.predict_one(customer).probability;
     let mut levers = Vec::with_capacity(5);
-    for field in ACTIONABLE {
-        let Some(from) = value_of(field, customer) else {
-            continue;
-        };
-        for to in candidates(field) {
-            if to == from {
-                continue;
-            }
-            let Some(changed) = change(customer, field, to) else {
-                continue;
-            };
-            let probability = model.predict_one(&changed).probability;
-            if probability < before {
-                levers.push(Lever {
+    levers.extend(lowering(model, customer));
+    levers.sort_by(|a, b| a.probability.total_cmp(&b.probability));
+    levers
+}
+
+/// The first of [`levers`] (the lowest resulting probability; on a tie the first in
+/// [`ACTIONABLE`] order, as the stable sort leaves it), without collecting the others: what a
+/// file scored with `--levers` writes for each row, with no allocation.
+pub fn best(model: &Model, customer: &Customer) -> Option<Lever> {
+    // `min_by` keeps the first of equal minima, as `levers`' stable sort does.
+    lowering(model, customer).min_by(|a, b| a.probability.total_cmp(&b.probability))
+}
+
+/// Each change that lowers the probability, in [`ACTIONABLE`] order, then value order.
+fn lowering<'a>(model: &'a Model, customer: &'a Customer) -> impl Iterator<Item = Lever> + 'a {
+    let before = model.predict_one(customer).probability;
+    ACTIONABLE.into_iter().flat_map(move |field| {
+        let from = value_of(field, customer);
+        candidates(field)
+            .filter(move |&to| from.is_some_and(|from| from != to))
+            .filter_map(move |to| {
+                let from = from?;
+                let changed = change(customer, field, to)?;
+                let probability = model.predict_one(&changed).probability;
+                (probability < before).then_some(Lever {
                     field,
                     from,
                     to,
                     probability,
                     probability_before: before,
-                });
+                })
+            })
+    })
+}
+
+/// The changed customers behind `all` (a list of levers per customer of `customers`, as
+/// [`levers`] gives), in order: what a scorer other than the explaining model must score for
+/// the levers' probabilities to be its own ([`rescore`]).
+pub fn changed_rows(all: &[Vec<Lever>], customers: &[Customer]) -> Vec<Features> {
+    all.iter()
+        .zip(customers)
+        .flat_map(|(levers, customer)| levers.iter().filter_map(|lever| lever.apply(customer)))
+        .map(|c| c.features())
+        .collect()
+}
+
+/// Gives each lever of `all` the scorer's probability for its changed customer: `scores`
+/// answers [`changed_rows`] of the same levers, in the same order.
+pub fn rescore(all: &mut [Vec<Lever>], customers: &[Customer], scores: &[f64]) {
+    let mut scores = scores.iter();
+    for (levers, customer) in all.iter_mut().zip(customers) {
+        for lever in levers.iter_mut() {
+            if lever.apply(customer).is_some() {
+                lever.probability = *scores.next().unwrap_or(&f64::INFINITY);
             }
         }
     }
+}
+
+/// Keeps the levers that lower `probability` (the scorer's answer for the customer as they
+/// are), lowest resulting probability first: the last step for levers re-scored by another
+/// scorer ([`rescore`]).
+pub fn settle(levers: &mut Vec<Lever>, probability: f64) {
+    for lever in levers.iter_mut() {
+        lever.probability_before = probability;
+    }
+    levers.retain(|lever| lever.probability < probability);
     levers.sort_by(|a, b| a.probability.total_cmp(&b.probability));
-    levers
 }
 
 fn candidates(field: &Field) -> RangeInclusive<u8> {
@@ -181,6 +223,11 @@ mod tests {
         for customer in customers() {
             let before = model.predict_one(&customer).probability;
             let levers = levers(&model, &customer);
+            assert_eq!(
+                best(&model, &customer),
+                levers.first().copied(),
+                "the best lever is the first of the list"
+            );
             for lever in &levers {
                 assert!(ACTIONABLE.iter().any(|f| f.name == lever.field.name));
                 let changed = lever.apply(&customer).expect("the lever applies");

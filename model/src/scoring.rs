@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::customer::{Customer, Features};
-use crate::levers::Lever;
+use crate::levers::{self, Lever};
 use crate::model::Model;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -208,32 +208,14 @@ impl Backend {
         };
         let mut all: Vec<Vec<Lever>> = customers.iter().map(|c| model.levers(c)).collect();
         if !self.explainer_scores() {
-            let changed: Vec<Features> = all
-                .iter()
-                .zip(customers)
-                .flat_map(|(levers, customer)| {
-                    levers.iter().filter_map(|lever| lever.apply(customer))
-                })
-                .map(|c| c.features())
-                .collect();
+            let changed = levers::changed_rows(&all, customers);
             if !changed.is_empty() {
                 let scores = self.scorer.score(&changed).await?;
-                let mut scores = scores.as_slice().iter();
-                for (levers, customer) in all.iter_mut().zip(customers) {
-                    for lever in levers.iter_mut() {
-                        if lever.apply(customer).is_some() {
-                            lever.probability = *scores.next().unwrap_or(&f64::INFINITY);
-                        }
-                    }
-                }
+                levers::rescore(&mut all, customers, scores.as_slice());
             }
         }
         for (levers, prediction) in all.iter_mut().zip(predictions) {
-            for lever in levers.iter_mut() {
-                lever.probability_before = prediction.probability;
-            }
-            levers.retain(|lever| lever.probability < prediction.probability);
-            levers.sort_by(|a, b| a.probability.total_cmp(&b.probability));
+            levers::settle(levers, prediction.probability);
         }
         Ok(all)
     }

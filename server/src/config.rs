@@ -249,8 +249,8 @@ pub enum Command {
     Score(ScoreArgs),
 }
 
-/// `churn-predict score [INPUT] [-o OUTPUT] [--threshold T] [--skip-invalid] [--rejects FILE]
-/// [--features-only [--id COLUMN]]`.
+/// `churn-predict score [INPUT] [-o OUTPUT] [--explain] [--levers] [--threshold T]
+/// [--skip-invalid] [--rejects FILE] [--features-only [--id COLUMN]]`.
 ///
 /// Exit status: 0 when every row was scored (or `--skip-invalid`), 3 when rows were rejected,
 /// 1 when the run failed (unreadable input, missing columns, a backend that failed: the
@@ -284,6 +284,17 @@ pub struct ScoreArgs {
     /// SageMaker's XGBoost container and Batch Transform take (see deploy/README.md).
     #[arg(long)]
     pub features_only: bool,
+
+    /// Add reason_1, reason_2 and reason_3: the three fields with the largest effect on the
+    /// row's prediction (exact SHAP values), as POST /predict?explain=true ranks them.
+    #[arg(long, conflicts_with = "features_only")]
+    pub explain: bool,
+
+    /// Add the best retention lever: lever_field, lever_to and lever_probability (what
+    /// POST /predict answers for the customer with that change); empty when no change the
+    /// bank can make lowers the risk.
+    #[arg(long, conflicts_with = "features_only")]
+    pub levers: bool,
 
     /// With --features-only, write this input column (CustomerId, say) first on each line, for
     /// Batch Transform to join the scores back on (its InputFilter `$[1:]` drops it before

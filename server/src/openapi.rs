@@ -416,6 +416,21 @@ fn score_operation() -> Operation {
             "threshold",
             "Decision threshold for this file, in (0, 1)",
         ))
+        .parameter(query(
+            "explain",
+            "`true`: add `reason_1`, `reason_2`, `reason_3`, each row's three fields with the \
+             largest |exact SHAP value| (the API's field names, ranked as `/predict?explain=true` \
+             ranks its `reasons`). As `--explain`. With a SageMaker endpoint it needs \
+             ENDPOINT_MODEL_PATH (else 400 `explanations_unavailable`).",
+        ))
+        .parameter(query(
+            "levers",
+            "`true`: add the best retention lever, `lever_field`, `lever_to` and \
+             `lever_probability` (the first of `/predict?whatif=true`'s `levers`; its \
+             probability is what `/predict` answers for the changed customer), three empty \
+             cells when no change lowers the risk. As `--levers`. Needs a model to explain \
+             with, as `explain`.",
+        ))
         .request_body(Some(
             RequestBodyBuilder::new()
                 .required(Some(Required::True))
@@ -432,11 +447,23 @@ fn score_operation() -> Operation {
         .response(
             "200",
             ResponseBuilder::new()
-                .description("The input's columns, then `probability` and `result`, in input order")
+                .description(
+                    "The input's columns, then `probability` and `result` (then the reasons and \
+                     the lever, when asked), in input order",
+                )
                 .content("text/csv", csv("The scored file"))
                 .build(),
         );
-    refusals(key_when_configured(operation)).build()
+    refusals(key_when_configured(operation))
+        .response(
+            "400",
+            error(
+                "A file without a header or the needed columns (`bad_csv`), a query parameter \
+                 /score does not take or a value it cannot use (`bad_query`), or `explain`/`levers` \
+                 on a server that cannot explain (`explanations_unavailable`)",
+            ),
+        )
+        .build()
 }
 
 fn page_operation() -> Operation {

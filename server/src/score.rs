@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use batch::{BatchError, Engine, Header, Options, Progress, Rejection, Report, Summary};
+use batch::extras::{Levers, Reasons};
+use batch::{
+    BatchError, Engine, ExtraColumns, Header, Options, Progress, Rejection, Report, Summary,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use model::scoring::BoxFuture;
 use model::{Backend, Model, ScoreError, Scorer, Scores};
@@ -19,6 +22,7 @@ use tokio::runtime::Handle;
 
 use crate::backends::{self, BackendChoice};
 use crate::config::{ScoreArgs, Settings};
+use crate::error::Unexplained;
 
 /// Rows in one call to a remote scorer. A row of the 12 features encodes to at most ~200 bytes
 /// (`crate::backends::sagemaker::encode_rows`), so a call stays far below InvokeEndpoint's
@@ -98,6 +102,58 @@ impl Scoring {
     }
 }
 
+/// The columns a run adds after `probability` and `result`: `explain` (reasons) and
+/// `levers` (the best lever), as `--explain`/`--levers`, `?explain=true&levers=true` and the
+/// page's boxes ask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub explain: bool,
+    pub levers: bool,
+}
+
+/// The added columns from the backend's explaining model: refused, as the JSON API refuses
+/// `?explain` and `?whatif`, when there is none (a SageMaker endpoint without
+/// `ENDPOINT_MODEL_PATH`), or, for reasons, when its file cannot explain. Levers are computed
+/// with the local model and, when another scorer gives the probabilities, re-scored by it
+/// (`Backend::levers`' rule), so a lever's probability is what `POST /predict` answers for the
+/// changed customer.
+pub fn extras(
+    backend: &Backend,
+    wanted: Wanted,
+) -> Result<Vec<Arc<dyn ExtraColumns>>, Unexplained> {
+    let mut extras: Vec<Arc<dyn ExtraColumns>> = Vec::new();
+    if !(wanted.explain || wanted.levers) {
+        return Ok(extras);
+    }
+    let model = backend.explainer.clone().ok_or(Unexplained::NoLocalModel)?;
+    if wanted.explain {
+        let reasons = Reasons::new(Arc::clone(&model)).ok_or(Unexplained::ModelCannotExplain)?;
+        extras.push(Arc::new(reasons));
+    }
+    if wanted.levers {
+        extras.push(Arc::new(Levers::new(model, !backend.explainer_scores())));
+    }
+    Ok(extras)
+}
+
+/// Why `--explain`/`--levers` cannot run, in the command line's words.
+pub fn unexplained_text(why: Unexplained) -> &'static str {
+    match why {
+        Unexplained::NoLocalModel => {
+            "--explain and --levers are not available: ENDPOINT_NAME scores with a SageMaker \
+             endpoint and no local copy of its model was given. Set ENDPOINT_MODEL_PATH to the \
+             endpoint's model (its model.tar.gz or model file; it is checked against the \
+             endpoint at start): reasons and candidate levers then come from it, and the \
+             levers' probabilities from the endpoint"
+        }
+        Unexplained::ModelCannotExplain => {
+            "--explain is not available: the model file lacks the statistics reasons need \
+             (XGBoost's sum_hessian); save it with a current XGBoost's save_model. --levers \
+             works without them"
+        }
+    }
+}
+
 /// A rejected row for the rejects file: verbatim, then its line and the reason as two more
 /// columns (the reason quoted), so the file is the input's CSV again, ready to fix and rerun.
 pub fn reject_line(rejection: &Rejection, header: &Header) -> Vec<u8> {
@@ -128,8 +184,14 @@ pub async fn run(settings: &Settings, args: &ScoreArgs) -> anyhow::Result<ExitCo
     let choice = BackendChoice::from_settings(settings)?;
     let loaded = backends::load(&choice, |scorer| scorer).await?;
     let scoring = Scoring::of(&loaded.backend);
+    let wanted = Wanted {
+        explain: args.explain,
+        levers: args.levers,
+    };
     let options = Options {
         id_column: args.id.clone(),
+        extras: extras(&loaded.backend, wanted)
+            .map_err(|why| anyhow::anyhow!(unexplained_text(why)))?,
         ..scoring.options(args.threshold, args.features_only)
     };
 

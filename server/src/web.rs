@@ -8,6 +8,7 @@
 //! | `GET /form`, `POST /form` | the form; posted, the form and its answer |
 //! | `POST /api/predict-form` | the form's server function, over HTTP |
 //! | `GET /sign-in`, `POST /sign-in`, `POST /sign-out` | signing in with an API key |
+//! | `GET /batch`, `POST /batch` | the file page: upload a CSV (`multipart/form-data`), see a summary or download it scored ([`batch`]) |
 //! | `GET /model` | the model page to browsers (`Accept` prefers `text/html`), JSON to scripts; open |
 //! | `GET /pkg/app-<hash>.css`, `GET /robots.txt` | static |
 //!
@@ -17,6 +18,8 @@
 //! JSON has always been.
 //! Leptos routes answer `GET` only, so the posts are axum handlers that read the body and
 //! render the same Leptos app with what was posted as context.
+
+mod batch;
 
 use std::borrow::Cow;
 
@@ -56,6 +59,7 @@ pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
         .site_root("site")
         .build();
     let backend = state.backend.clone();
+    let file_limits = batch::file_limits(state);
     let shell_options = options.clone();
     let renderer = Renderer {
         options: options.clone(),
@@ -74,7 +78,10 @@ pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
         .leptos_routes_with_context(
             &options,
             app::page_routes(),
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                provide_context(file_limits);
+            },
             move || app::shell(shell_options.clone()),
         )
         .merge(posts)
@@ -94,10 +101,28 @@ pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
         ))
         // Outermost: who may use the pages, before any body is read.
         .layer(axum::middleware::from_fn_with_state(
-            access,
+            access.clone(),
             session::guard_pages,
         ))
         .with_state(options.clone());
+    // The file page's upload: its own body cap (MAX_SCORE_BYTES), so outside `bounded_body`;
+    // the same guard, CSP and hydration cut as the other pages.
+    let uploads = batch::routes(
+        state,
+        Renderer {
+            options: options.clone(),
+            backend: state.backend.clone(),
+        },
+    )
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
+    ))
+    .layer(axum::middleware::map_response(drop_hydration_data))
+    .layer(axum::middleware::from_fn_with_state(
+        access,
+        session::guard_pages,
+    ));
     let model_page = Router::new()
         .route(app::MODEL_PATH, get(model_route))
         .with_state(ModelRoute {
@@ -115,6 +140,7 @@ pub fn routes(state: &AppState, access: PageAccess) -> Router<AppState> {
     pages
         .route(app::assets::CSS_PATH, get(stylesheet))
         .route("/robots.txt", get(robots))
+        .merge(uploads)
         .merge(model_page)
 }
 

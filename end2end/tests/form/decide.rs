@@ -166,7 +166,7 @@ async fn the_model_page_renders_its_charts_and_is_linked_from_the_form() {
 }
 
 /// axe-core's serious and critical violations on the page as it is now.
-async fn serious_violations(page: &Page, axe: &std::path::Path) -> Vec<Value> {
+pub(crate) async fn serious_violations(page: &Page, axe: &std::path::Path) -> Vec<Value> {
     page.add_script_tag(Some(
         AddScriptTagOptions::builder()
             .path(axe.display().to_string())

@@ -123,6 +123,20 @@ impl TestBrowser {
         .await
     }
 
+    /// A desktop page with JavaScript off whose downloads Playwright captures.
+    pub async fn download_page(&self) -> Page {
+        self.page_with(
+            BrowserContextOptions::builder()
+                .javascript_enabled(false)
+                .accept_downloads(playwright_rs::protocol::AcceptDownloads::Accept)
+                .viewport(Viewport {
+                    width: 1280,
+                    height: 900,
+                }),
+        )
+        .await
+    }
+
     async fn page_with(
         &self,
         options: playwright_rs::protocol::BrowserContextOptionsBuilder,

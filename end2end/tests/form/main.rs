@@ -5,6 +5,7 @@
 //! does), `check` (what they should see); `harness` starts the server and the browser.
 
 mod act;
+mod batch;
 mod check;
 mod decide;
 mod find;

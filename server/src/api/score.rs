@@ -2,9 +2,12 @@
 //! out (`text/csv`), byte for byte what `churn-predict score` writes for it with the same
 //! options: both run the `batch` crate's one core.
 //!
-//! - Query: `skip_invalid=true` (answer the valid rows even when some are refused) and
-//!   `threshold=T` (as `--threshold`). Anything else is refused (400), so a misspelt option is
-//!   never silently ignored.
+//! - Query: `skip_invalid=true` (answer the valid rows even when some are refused),
+//!   `threshold=T` (as `--threshold`), `explain=true` (`reason_1..3`, as `--explain`) and
+//!   `levers=true` (the best lever, as `--levers`). Anything else is refused (400), so a
+//!   misspelt option is never silently ignored. Reasons and levers need the backend's
+//!   explaining model: without it, 400 `explanations_unavailable`, as `?explain` on
+//!   `/predict`.
 //! - Refused rows without `skip_invalid`: 422 in the API's error shape, each row with its line
 //!   (at most [`crate::error::MAX_LISTED_ROWS`]), plus `rows`, `rejected` and `more`.
 //! - The body is limited by `MAX_SCORE_BYTES` (413 above it), not `MAX_BODY_BYTES`.
@@ -26,7 +29,7 @@ use tokio::runtime::Handle;
 use super::{read_body, require_content_type};
 use crate::error::{ApiError, RowProblems};
 use crate::middleware::auth::Bucket;
-use crate::score::Scoring;
+use crate::score::{Scoring, Wanted};
 use crate::state::AppState;
 
 /// The route, for the prediction group (behind API keys).
@@ -39,6 +42,8 @@ pub fn routes() -> Router<AppState> {
 pub struct ScoreQuery {
     pub skip_invalid: bool,
     pub threshold: Option<f64>,
+    /// `explain` and `levers`.
+    pub wanted: Wanted,
 }
 
 impl ScoreQuery {
@@ -51,18 +56,17 @@ impl ScoreQuery {
         {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let shown = model::fields::shorten(value, 40);
+            let flag = |name: &str| match value {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(ApiError::BadQuery(format!(
+                    "{name}={shown:?}; expected true or false"
+                ))),
+            };
             match key {
-                "skip_invalid" => {
-                    parsed.skip_invalid = match value {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => {
-                            return Err(ApiError::BadQuery(format!(
-                                "skip_invalid={shown:?}; expected true or false"
-                            )));
-                        }
-                    }
-                }
+                "skip_invalid" => parsed.skip_invalid = flag(key)?,
+                "explain" => parsed.wanted.explain = flag(key)?,
+                "levers" => parsed.wanted.levers = flag(key)?,
                 "threshold" => {
                     parsed.threshold = Some(
                         value
@@ -79,7 +83,8 @@ impl ScoreQuery {
                 }
                 other => {
                     return Err(ApiError::BadQuery(format!(
-                        "unknown query parameter {:?}; /score takes skip_invalid and threshold",
+                        "unknown query parameter {:?}; /score takes skip_invalid, threshold, \
+                         explain and levers",
                         model::fields::shorten(other, 40)
                     )));
                 }
@@ -107,12 +112,17 @@ async fn score(
 ) -> Result<Response, ApiError> {
     require_content_type(request.headers(), "text/csv")?;
     let query = ScoreQuery::parse(query.as_deref())?;
+    let extras = crate::score::extras(&state.backend, query.wanted)
+        .map_err(ApiError::ExplanationsUnavailable)?;
     let body = read_body(request.into_body(), state.limits.max_score_bytes).await?;
     if let Some(Extension(bucket)) = bucket {
         bucket.charge_rows(batch::count_rows(&body), state.limits.max_batch)?;
     }
     let scoring = Scoring::of(&state.backend);
-    let options = scoring.options(query.threshold, false);
+    let options = batch::Options {
+        extras,
+        ..scoring.options(query.threshold, false)
+    };
     let runtime = Handle::current();
     let (result, report) = tokio::task::spawn_blocking(move || {
         let mut out = Vec::with_capacity(body.len() + body.len() / 3);
@@ -164,17 +174,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_query_takes_skip_invalid_and_threshold_and_names_anything_else() {
+    fn the_query_takes_its_four_options_and_names_anything_else() {
         assert_eq!(ScoreQuery::parse(None).unwrap(), ScoreQuery::default());
         assert_eq!(
             ScoreQuery::parse(Some("skip_invalid=true&threshold=0.3")).unwrap(),
             ScoreQuery {
                 skip_invalid: true,
-                threshold: Some(0.3)
+                threshold: Some(0.3),
+                wanted: Wanted::default(),
+            }
+        );
+        assert_eq!(
+            ScoreQuery::parse(Some("explain=true&levers=1"))
+                .unwrap()
+                .wanted,
+            Wanted {
+                explain: true,
+                levers: true
             }
         );
         for bad in [
-            "explain=true",
+            "explain=approx",
+            "levers=yes",
+            "whatif=true",
             "skip_invalid=yes",
             "threshold=1",
             "threshold=x",

@@ -362,6 +362,32 @@ impl ApiKeys {
 
     /// Spends one token from the bucket of the key named `name` (a signed-in person's page
     /// prediction costs what an API call with the key costs).
+    /// Spends `tokens` from the named key's bucket at once (a file scored on the pages: one
+    /// token per MAX_BATCH rows). `Err(Some(seconds))`: not there yet; `Err(None)`: more than
+    /// the bucket can ever hold ([`ApiKeys::burst`]), or the key is no longer configured.
+    pub fn charge_by_name(&self, name: &KeyName, tokens: u32) -> Result<(), Option<u64>> {
+        let Some(tokens) = NonZeroU32::new(tokens) else {
+            return Ok(());
+        };
+        let key = self
+            .keys
+            .iter()
+            .find(|key| key.name == name.0)
+            .ok_or(None)?;
+        match key.limiter.check_n(tokens) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Some(crate::middleware::session::retry_after_secs(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ))),
+            Err(_insufficient_capacity) => Err(None),
+        }
+    }
+
+    /// The most tokens a key's bucket holds (RATE_LIMIT_BURST).
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
     pub fn admit_by_name(&self, name: &KeyName) -> Result<(), ApiError> {
         let key = self
             .keys

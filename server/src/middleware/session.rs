@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use app::access::{Allowance, SignInNotice, Visitor};
+use app::access::{Allowance, Shortfall, SignInNotice, Visitor};
 use axum::extract::{Request, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -182,6 +182,7 @@ fn session_cookies(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 pub struct ClientThrottle {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
     checks: AtomicU64,
+    burst: u32,
 }
 
 /// Idle addresses are forgotten every this many checks, so the table stays small.
@@ -192,18 +193,36 @@ impl ClientThrottle {
         ClientThrottle {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
             checks: AtomicU64::new(0),
+            burst: burst.get(),
         }
     }
 
     /// Spends one token of `client`'s bucket; `Err(seconds to wait)` when it is empty.
     pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+        self.check_n(client, 1)
+            .map_err(|shortfall| match shortfall {
+                Shortfall::Wait(seconds) => seconds,
+                Shortfall::Never { .. } => 1,
+            })
+    }
+
+    /// Spends `tokens` of `client`'s bucket at once (a file scored on an open page: one per
+    /// MAX_BATCH rows).
+    pub fn check_n(&self, client: IpAddr, tokens: u32) -> Result<(), Shortfall> {
+        let Some(tokens) = NonZeroU32::new(tokens) else {
+            return Ok(());
+        };
         if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
         }
-        self.limiter.check_key(&client).map_err(|not_until| {
-            retry_after_secs(not_until.wait_time_from(DefaultClock::default().now()))
-        })
+        match self.limiter.check_key_n(&client, tokens) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Shortfall::Wait(retry_after_secs(
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ))),
+            Err(_insufficient_capacity) => Err(Shortfall::Never { most: self.burst }),
+        }
     }
 }
 
@@ -374,19 +393,19 @@ impl PageAccess {
             Mode::Open => {
                 let clients = Arc::clone(&self.clients);
                 let client = client_key(request.extensions());
-                let allowance = Allowance::new(move || clients.check(client));
+                let allowance = Allowance::new(move |tokens| clients.check_n(client, tokens));
                 (Visitor::Anyone, Some(allowance))
             }
             Mode::SignIn { keys, .. } => match self.session(request.headers()) {
                 Some(key) => {
                     let visitor = Visitor::SignedIn(key.0.to_string());
                     let keys = Arc::clone(keys);
-                    let allowance = Allowance::new(move || {
-                        keys.admit_by_name(&key).map_err(|e| match e {
-                            ApiError::Throttled { retry_after_secs } => retry_after_secs,
-                            // Unreachable: keys are fixed at start and `session` found this one.
-                            _ => 1,
-                        })
+                    let allowance = Allowance::new(move |tokens| {
+                        keys.charge_by_name(&key, tokens)
+                            .map_err(|refusal| match refusal {
+                                Some(seconds) => Shortfall::Wait(seconds),
+                                None => Shortfall::Never { most: keys.burst() },
+                            })
                     });
                     (visitor, Some(allowance))
                 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a free port, spoken to over real HTTP.
 //! One test binary (declared modules) so it builds once.
 
+mod batch_page;
 mod compression;
 mod explain;
 mod helpers;

@@ -20,7 +20,7 @@ const RAW_HEADER: &str = "RowNumber,CustomerId,Surname,CreditScore,Geography,Gen
 
 /// A raw-schema file of `rows` varied, valid customers (`bad_every`: every so many rows, one
 /// with an age of 17).
-fn raw_file(rows: usize, bad_every: Option<usize>) -> String {
+pub(crate) fn raw_file(rows: usize, bad_every: Option<usize>) -> String {
     let mut text = format!("{RAW_HEADER}\n");
     for i in 0..rows {
         let age = match bad_every {
@@ -72,15 +72,15 @@ fn our_names_file(rows: usize) -> String {
     text
 }
 
-struct Run {
-    status: i32,
-    stdout: Vec<u8>,
-    stderr: String,
+pub(crate) struct Run {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
 }
 
 /// `churn-predict score ARGS` on `input` (standard input), with no backend chosen by the
 /// environment of the test process.
-fn cli(args: &[&str], input: &[u8]) -> Run {
+pub(crate) fn cli(args: &[&str], input: &[u8]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_churn-predict"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("AWS_") {
@@ -180,6 +180,9 @@ async fn the_command_line_and_post_score_write_the_same_bytes() {
         for (flags, query) in [
             (&[][..], ""),
             (&["--threshold", "0.3"][..], "?threshold=0.3"),
+            (&["--explain"][..], "?explain=true"),
+            (&["--levers"][..], "?levers=true"),
+            (&["--explain", "--levers"][..], "?explain=true&levers=true"),
         ] {
             let run = cli(flags, file.as_bytes());
             assert_eq!(run.status, 0, "{name} {flags:?}: {}", run.stderr);
@@ -196,10 +199,15 @@ async fn the_command_line_and_post_score_write_the_same_bytes() {
                 "{name} {flags:?}: the doors differ"
             );
             let text = String::from_utf8(answer.body).unwrap();
-            assert!(
-                text.lines().next().unwrap().ends_with("probability;result")
-                    || text.lines().next().unwrap().ends_with("probability,result")
-            );
+            let header = text.lines().next().unwrap().replace(';', ",");
+            let mut added = vec!["probability", "result"];
+            if flags.contains(&"--explain") {
+                added.extend(["reason_1", "reason_2", "reason_3"]);
+            }
+            if flags.contains(&"--levers") {
+                added.extend(["lever_field", "lever_to", "lever_probability"]);
+            }
+            assert!(header.ends_with(&added.join(",")), "{header}");
             assert!(
                 run.stderr.contains("rows read"),
                 "a summary: {}",
@@ -352,14 +360,17 @@ async fn score_takes_only_csv_and_its_own_options() {
     let answer = post_score_with(&app, "", &file, "application/json", None).await;
     assert_eq!(answer.status, 415);
     assert_eq!(answer.json()["kind"], "unsupported_media_type");
-    let answer = post_score(&app, "?explain=true", &file).await;
+    let answer = post_score(&app, "?whatif=true", &file).await;
     assert_eq!(answer.status, 400);
     assert!(
         answer.json()["error"]
             .as_str()
             .unwrap()
-            .contains("\"explain\"")
+            .contains("\"whatif\"")
     );
+    let answer = post_score(&app, "?explain=approx", &file).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json()["kind"], "bad_query");
 }
 
 #[tokio::test]
@@ -558,4 +569,155 @@ fn the_command_line_refuses_to_overwrite_its_own_input() {
         "the input is untouched"
     );
     std::fs::remove_file(&path).unwrap();
+}
+
+/// The cells a scored line ends with: `n` of them, in order.
+fn last_cells(line: &str, n: usize) -> Vec<String> {
+    let mut cells: Vec<String> = line
+        .rsplitn(n + 1, ',')
+        .take(n)
+        .map(str::to_owned)
+        .collect();
+    cells.reverse();
+    cells
+}
+
+/// `reason_1..3` are the first three of `?explain=true`'s reasons, and the lever columns the
+/// first of `?whatif=true`'s levers, for the same customers, through any backend that
+/// explains: the embedded model, and an endpoint-like scorer with a local copy (whose own
+/// answers are the levers' probabilities).
+#[tokio::test]
+async fn reasons_and_levers_in_the_file_are_the_apis_for_the_same_customers() {
+    let model = std::sync::Arc::new(model::Model::bundled().unwrap());
+    let local = std::sync::Arc::clone(&model);
+    let remote = TestServer::start_with_backend(Backend {
+        scorer: Arc::new(FnScorer::new("sagemaker:churn", 0.5, move |rows| {
+            Ok(rows
+                .iter()
+                .map(|r| f64::from(local.probability(r)) - 1e-3)
+                .collect())
+        })),
+        explainer: Some(model),
+    })
+    .await;
+    let remote = TestApp {
+        address: remote.address,
+        client: reqwest::Client::new(),
+    };
+    let embedded = spawn_app().await;
+    let fields = model::fields::FIELDS.map(|f| f.name);
+    let file = our_names_file(400).replace("\u{feff}", "");
+    for app in [&embedded, &remote] {
+        let scored = post_score(app, "?explain=true&levers=true", &file).await;
+        assert_eq!(
+            scored.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&scored.body)
+        );
+        let text = String::from_utf8(scored.body).unwrap().replace(';', ",");
+        // The same customers, named, to POST /predict (the note column spans lines: read the
+        // rows from the file's own cells).
+        let customers: Vec<Value> = file
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| l.starts_with('C'))
+            .map(|line| {
+                let cells: Vec<&str> = line.split(';').collect();
+                let mut customer = serde_json::Map::new();
+                for (i, name) in fields.iter().enumerate() {
+                    let cell = cells[1 + i];
+                    let value = match cell {
+                        "true" => json!(true),
+                        "false" => json!(false),
+                        _ => cell
+                            .parse::<f64>()
+                            .map_or_else(|_| json!(cell), |n| json!(n)),
+                    };
+                    customer.insert((*name).to_owned(), value);
+                }
+                Value::Object(customer)
+            })
+            .collect();
+        assert_eq!(customers.len(), 400);
+        let (status, answer) = app
+            .post_json(
+                "/predict?explain=true&whatif=true",
+                &json!({ "customers": customers }).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let predictions = answer["predictions"].as_array().unwrap();
+        // Each scored row ends on a line of its own after the note's second line.
+        let rows: Vec<&str> = text
+            .split("\r\n")
+            .skip(1)
+            .filter(|l| l.starts_with("second"))
+            .collect();
+        assert_eq!(rows.len(), 400);
+        let mut with_levers = 0;
+        for (row, expected) in rows.iter().zip(predictions) {
+            let cells = last_cells(row, 8);
+            assert_eq!(cells[0], expected["probability"].to_string(), "{row}");
+            let reasons: Vec<&str> = expected["reasons"].as_array().unwrap()[..3]
+                .iter()
+                .map(|r| r["field"].as_str().unwrap())
+                .collect();
+            assert_eq!(cells[2..5], reasons[..], "{row}");
+            match expected["levers"].as_array().unwrap().first() {
+                Some(lever) => {
+                    with_levers += 1;
+                    assert_eq!(
+                        cells[5..],
+                        [
+                            lever["field"].as_str().unwrap().to_owned(),
+                            lever["to"].to_string(),
+                            lever["probability"].to_string()
+                        ],
+                        "{row}"
+                    );
+                }
+                None => assert_eq!(cells[5..], ["", "", ""], "{row}"),
+            }
+        }
+        assert!(with_levers > 50, "{with_levers}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_model_to_explain_with_reasons_and_levers_are_refused() {
+    let model = model::Model::bundled().unwrap();
+    let endpoint_only = TestServer::start_with_backend(Backend {
+        scorer: Arc::new(FnScorer::new("sagemaker:churn", 0.5, move |rows| {
+            Ok(rows
+                .iter()
+                .map(|r| f64::from(model.probability(r)))
+                .collect())
+        })),
+        explainer: None,
+    })
+    .await;
+    let app = TestApp {
+        address: endpoint_only.address,
+        client: reqwest::Client::new(),
+    };
+    let file = raw_file(5, None);
+    for query in ["?explain=true", "?levers=true"] {
+        let answer = post_score(&app, query, &file).await;
+        assert_eq!(answer.status, 400, "{query}");
+        let answer = answer.json();
+        assert_eq!(answer["kind"], "explanations_unavailable", "{query}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("ENDPOINT_MODEL_PATH"),
+            "{answer}"
+        );
+    }
+    assert_eq!(post_score(&app, "", &file).await.status, 200);
+    // The command line refuses --explain with --features-only: nothing to explain there.
+    let run = cli(&["--explain", "--features-only"], file.as_bytes());
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
 }

@@ -476,10 +476,12 @@ fn methods(template: &Value) -> Vec<(String, String, bool)> {
 /// The methods API Gateway lets through without a key (deploy/README.md, "Routes without a
 /// key"): the pages (people have no key; the app's sign-in guards them), the model page (the
 /// model card, open in the app too), CORS preflights and health checks.
-const KEYLESS: [(&str, &str); 14] = [
+const KEYLESS: [(&str, &str); 16] = [
     ("GET", "/"),
     ("GET", "/form"),
     ("POST", "/form"),
+    ("GET", "/batch"),
+    ("POST", "/batch"),
     ("GET", "/sign-in"),
     ("POST", "/sign-in"),
     ("POST", "/sign-out"),
@@ -723,6 +725,37 @@ fn api_gateway_compresses_answers_from_the_size_the_server_would() {
     );
 }
 
+/// The file page's upload reaches the function byte for byte: API Gateway passes a body of a
+/// binary media type base64-encoded (as text, bytes that are not UTF-8 would be altered), and
+/// the answers the function gives (HTML, CSV, JSON) are not of one.
+#[test]
+fn the_file_pages_upload_is_a_binary_media_type_and_no_answer_is() {
+    let Some(template) = translated() else { return };
+    let (_, api) = one(template, "AWS::ApiGateway::RestApi");
+    let declared = api["Properties"]["BinaryMediaTypes"]
+        .as_array()
+        .or_else(|| api["Properties"]["Body"]["x-amazon-apigateway-binary-media-types"].as_array())
+        .unwrap_or_else(|| panic!("binary media types: {}", api["Properties"]));
+    let declared: Vec<&str> = declared.iter().filter_map(Value::as_str).collect();
+    assert!(
+        declared
+            .iter()
+            .any(|t| t.replace("~1", "/") == "multipart/form-data"),
+        "{declared:?}"
+    );
+    for answer in ["text/html", "text/csv", "application/json", "text/css"] {
+        assert!(
+            !declared.iter().any(|t| {
+                let t = t.replace("~1", "/");
+                t == answer
+                    || t == "*/*"
+                    || t == format!("{}/*", &answer[..answer.find('/').unwrap()])
+            }),
+            "{answer} would be sent base64-encoded: {declared:?}"
+        );
+    }
+}
+
 #[test]
 fn errors_api_gateway_makes_itself_carry_the_cors_origin_of_the_function() {
     let Some(template) = translated() else { return };
@@ -857,14 +890,16 @@ fn the_stage_name_pattern_refuses_every_route_name() {
         "form",
         "sign-in",
         "sign-out",
+        "batch",
+        "score",
     ] {
         assert!(
             refused.contains(seen),
             "routes read from the sources: {refused:?}"
         );
     }
-    // Routes being added elsewhere (batch scoring, OpenAPI document).
-    refused.extend(["score", "batch", "openapi", "openapi.json", "docs"].map(String::from));
+    // Routes being added elsewhere (an OpenAPI viewer), and /openapi.json's own segment.
+    refused.extend(["openapi", "openapi.json", "docs"].map(String::from));
     let accepted = ["prod", "v1", "staging", "dev_2", "Prod", "blue-green"];
     // CloudFormation matches AllowedPattern as a Java regex against the whole value; Python's
     // `re.fullmatch` reads this pattern (anchors, a negative lookahead, classes) the same way.

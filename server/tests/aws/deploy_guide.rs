@@ -467,6 +467,8 @@ fn the_guide_states_the_limits_the_keyless_routes_and_the_model_formats() {
         "`POST /sign-in`",
         "`POST /sign-out`",
         "`POST /api/predict-form`",
+        "`GET /batch`",
+        "`POST /batch`",
         "`GET /pkg/{proxy+}`",
         "`GET /robots.txt`",
         "`OPTIONS /`",
