@@ -80,7 +80,7 @@ OURS_PORT=$(free_port)
 # shellcheck disable=SC2086
 env -u RUST_LOG -u LOG_FORMAT -u METRICS_ENABLED -u API_KEYS -u API_KEYS_FILE -u MODEL_PATH \
     -u ENDPOINT_NAME -u MAX_CONCURRENT_REQUESTS HOST=127.0.0.1 PORT="$OURS_PORT" $OURS_ENV \
-    "$OURS" >"$WORK/ours.log" 2>&1 &
+    DRAIN_SECONDS=0 "$OURS" >>"$WORK/ours.log" 2>&1 &
 PIDS+=($!); OURS_PID=$!
 wait_healthy "$FLOOR_PORT"
 wait_healthy "$OURS_PORT"
@@ -177,7 +177,8 @@ def first_200(cmd, env):
         proc.kill(); proc.wait()
 
 env = {k: v for k, v in os.environ.items()
-       if k not in ("RUST_LOG", "LOG_FORMAT", "MODEL_PATH", "ENDPOINT_NAME", "API_KEYS")}
+       if k not in ("RUST_LOG", "LOG_FORMAT", "MODEL_PATH", "ENDPOINT_NAME", "API_KEYS",
+                    "API_KEYS_FILE", "METRICS_ENABLED", "MAX_CONCURRENT_REQUESTS")}
 out = []
 for name, cmd in (("floor", [floor]), ("ours", [ours])):
     first_200(cmd, env)  # page cache warm

@@ -51,6 +51,9 @@ pub struct FileSummary {
     pub riskiest: Vec<RiskyCustomer>,
     /// Whether reasons and levers could be given (a model to explain with).
     pub explained: bool,
+    /// The person asked for the download, but rows could not be scored and they did not ask
+    /// to leave them out: this summary (listing them) came instead of the file.
+    pub download_withheld: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +139,9 @@ pub fn BatchPage() -> impl IntoView {
         </main>
     }
 }
+
+/// The box that lets a download leave out rows that cannot be scored (`--skip-invalid`).
+const SKIP_INVALID_LABEL: &str = "Download even if some rows cannot be scored: leave them out";
 
 #[component]
 fn UploadForm(explains: bool, limits: Option<FileLimits>) -> impl IntoView {
@@ -223,6 +229,19 @@ fn UploadForm(explains: bool, limits: Option<FileLimits>) -> impl IntoView {
                     {size}
                 </p>
                 {boxes}
+                <label class="mt-4 flex items-start gap-2 text-sm text-slate-800">
+                    <input
+                        type="checkbox"
+                        id="skip_invalid"
+                        name="skip_invalid"
+                        value="1"
+                        class="mt-0.5 size-4 accent-indigo-700"
+                    />
+                    <span>
+                        {SKIP_INVALID_LABEL}
+                        " (without it, a file with such rows is not downloaded: the summary lists them)"
+                    </span>
+                </label>
                 <div class="mt-6 flex flex-wrap gap-3">
                     <button
                         type="submit"
@@ -295,7 +314,25 @@ fn Summary(summary: FileSummary) -> impl IntoView {
         }
     })
     .collect_view();
+    let withheld = summary.download_withheld.then(|| {
+        view! {
+            <div
+                id="download-withheld"
+                role="alert"
+                class="mb-4 rounded-lg border border-amber-300 bg-amber-50 p-3 text-amber-900"
+            >
+                <p class="font-semibold">"The scored file was not downloaded."</p>
+                <p class="mt-1 text-sm">
+                    {format!(
+                        "{} of its rows could not be scored (listed below, with their lines). Correct them and upload the file again, or tick \"{SKIP_INVALID_LABEL}\" to download the other rows scored.",
+                        thousands(summary.rejected),
+                    )}
+                </p>
+            </div>
+        }
+    });
     view! {
+        {withheld}
         <section aria-labelledby="summary-heading" class="rounded-2xl bg-white p-4 shadow-sm ring-1 ring-slate-200 sm:p-6">
             <h2 id="summary-heading" class=H2>"Summary"</h2>
             <dl class="mt-3 grid grid-cols-2 gap-3 sm:grid-cols-4">{figures}</dl>
@@ -325,10 +362,13 @@ fn Distribution(bins: Vec<u64>, threshold: f64, scored: u64) -> impl IntoView {
             ((i + 1) as f64 * width * 100.0).round()
         )
     };
+    // The first of the fullest bands (`max_by_key` keeps the last of equals), if any is.
     let fullest = bins
         .iter()
         .enumerate()
+        .rev()
         .max_by_key(|(_, n)| **n)
+        .filter(|(_, n)| **n > 0)
         .map(|(i, n)| {
             format!(
                 "; the most customers, {}, are in {}",

@@ -170,6 +170,9 @@ pub enum ApiError {
     /// A health check while the instance cannot serve: `draining` or `saturated`.
     #[error("not ready: {0}")]
     Unready(&'static str),
+    /// A fault of ours (a handler that panicked): the cause is only logged.
+    #[error("the request failed because of an error on our side; quote the request id")]
+    Internal(String),
 }
 
 /// Why a server cannot explain (`?explain`) or suggest levers (`?whatif`).
@@ -242,6 +245,7 @@ impl ApiError {
             ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RequestTimeout(_) | ApiError::SlowUpload(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded | ApiError::Unready(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -272,6 +276,7 @@ impl ApiError {
             ApiError::Overloaded => "overloaded",
             ApiError::SlowUpload(_) => "slow_upload",
             ApiError::Unready(_) => "unready",
+            ApiError::Internal(_) => "internal_error",
         }
     }
 
@@ -279,7 +284,7 @@ impl ApiError {
     pub fn detail(&self) -> Option<String> {
         match self {
             ApiError::Backend(e) => Some(e.to_string()),
-            ApiError::UnreadableBody(cause) => Some(cause.clone()),
+            ApiError::UnreadableBody(cause) | ApiError::Internal(cause) => Some(cause.clone()),
             _ => None,
         }
     }
@@ -434,6 +439,17 @@ impl<'a> FieldProblem<'a> {
             allowed: e.expected.to_string(),
         }
     }
+}
+
+/// The answer for a handler that panicked (`tower_http::catch_panic`, inside
+/// `middleware::frame`): a 500 with the fixed public text; the panic's message goes to the log.
+pub fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    ApiError::Internal(format!("handler panicked: {}", shorten(&message, 500))).into_response()
 }
 
 impl IntoResponse for ApiError {

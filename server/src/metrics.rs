@@ -448,13 +448,14 @@ impl Scorer for Observed {
             if self.log_payloads {
                 tracing::info!(features = ?rows, "prediction payload (LOG_PAYLOADS=true)");
             }
+            // Noted first: a request that times out while the backend scores still says which.
+            access_log::note(|notes| notes.backend = Some(info.kind));
             let result = self.inner.score(rows).await;
             match &result {
                 Ok(scores) => {
                     let predictions = scores.predictions(info.threshold);
                     record_predictions(info.kind, &predictions);
                     access_log::note(|notes| {
-                        notes.backend = Some(info.kind);
                         if let [one] = predictions.as_slice() {
                             notes.label = Some(one.label.as_str());
                             notes.probability = Some(one.probability);
@@ -465,7 +466,6 @@ impl Scorer for Observed {
                     });
                 }
                 Err(e) => {
-                    access_log::note(|notes| notes.backend = Some(info.kind));
                     record_predictor_error(e.kind());
                     // The details stay in the log, under the request's id (the span's).
                     tracing::warn!(backend = info.kind, error = %e, "the model backend failed");

@@ -12,6 +12,7 @@ use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use tokio::net::TcpListener;
 use tower::util::option_layer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 
 use crate::config::{Runtime, Settings};
@@ -91,7 +92,11 @@ impl Hardening {
         } else {
             router
         };
-        router.layer(from_fn(frame::frame))
+        // Inside the frame: a panic becomes a 500 that is logged, counted and carries the
+        // request id and the security headers, instead of a dropped connection.
+        router
+            .layer(CatchPanicLayer::custom(crate::error::panicked))
+            .layer(from_fn(frame::frame))
     }
 }
 

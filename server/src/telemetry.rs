@@ -40,6 +40,9 @@ pub fn init(format: &str, runtime: Runtime) -> Option<WorkerGuard> {
         Runtime::Server | Runtime::SageMakerContainer => {
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)
+                // Bounded (about 2.5 MB of lines): a stalled stdout slows requests down rather
+                // than filling memory, and no line is dropped.
+                .buffered_lines_limit(8_192)
                 .finish(std::io::stdout());
             install(format, default_filter, writer, terminal);
             Some(guard)

@@ -133,7 +133,16 @@ async fn score(
         (result, report)
     })
     .await
-    .map_err(|e| ApiError::Backend(ScoreError::Backend(format!("the scoring task failed: {e}"))))?;
+    .map_err(|e| ApiError::Internal(format!("the scoring task failed: {e}")))?;
+    // The access line's notes: the scoring ran on a blocking thread, outside the request's
+    // task, where `access_log::note` cannot reach.
+    crate::middleware::access_log::note(|notes| {
+        notes.backend = Some(state.backend.info().kind);
+        if let Ok((summary, _)) = &result {
+            notes.label = Some("batch");
+            notes.batch = usize::try_from(summary.rows).ok();
+        }
+    });
     let (summary, out) = result.map_err(|e| match e {
         BatchError::Scoring { error, .. } => ApiError::Backend(error),
         BatchError::Threshold(t) => ApiError::BadQuery(format!(

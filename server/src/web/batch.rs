@@ -14,8 +14,10 @@
 //!   it is written ([`batch::digest::Digest`]): no second copy of the file.
 //! - **Download** (`download=1`): the scored CSV as an attachment (`Content-Disposition`,
 //!   named after the upload), `Cache-Control: no-store`, the counts in `x-rows-read`,
-//!   `x-rows-scored` and `x-rows-rejected`. Rows not scored are left out, as `--skip-invalid`
-//!   leaves them (the summary lists them).
+//!   `x-rows-scored` and `x-rows-rejected`. A file with rows that cannot be scored is not
+//!   downloaded unless the person ticked `skip_invalid` (then they are left out, as
+//!   `--skip-invalid` leaves them): the summary comes back instead (422), listing them, so no
+//!   row goes missing unseen.
 //! - **Stateless**: the file lives only for the request; nothing is written anywhere.
 //! - **Limits**: the page guard first (`crate::middleware::session`: a signed-in person when keys
 //!   are configured), the cross-site guard and the security headers as every page; the body is
@@ -85,6 +87,8 @@ struct Posted {
     file_name: Option<String>,
     wanted: Wanted,
     download: bool,
+    /// Download even with rows not scored (left out, as `--skip-invalid` does).
+    skip_invalid: bool,
 }
 
 /// A refusal: the page's words, the status, and for throttling the wait.
@@ -120,7 +124,7 @@ async fn upload(State(upload): State<Upload>, request: Request) -> Response {
     };
     let (view, status, retry_after) = match outcome {
         Ok(Done::Download(response)) => return response,
-        Ok(Done::Summary(summary)) => (BatchView::Summary(summary), StatusCode::OK, None),
+        Ok(Done::Summary(summary, status)) => (BatchView::Summary(summary), status, None),
         Err(refused) => {
             let request_id = refused
                 .reference
@@ -165,7 +169,8 @@ async fn upload(State(upload): State<Upload>, request: Request) -> Response {
 
 enum Done {
     Download(Response),
-    Summary(Box<FileSummary>),
+    /// The summary, and its status: 422 when a download was withheld for rows not scored.
+    Summary(Box<FileSummary>, StatusCode),
 }
 
 async fn score_upload(
@@ -180,18 +185,18 @@ async fn score_upload(
     charge(allowance, &posted.file, state.limits.max_batch)?;
 
     let scoring = Scoring::of(&state.backend);
+    let download = posted.download;
     let options = Options {
-        extras,
+        // The summary explains only its riskiest rows (`summarise`), not the whole file.
+        extras: if download { extras } else { Vec::new() },
         ..scoring.options(None, false)
     };
-    let download = posted.download;
     let file = posted.file;
     let runtime = Handle::current();
     let (result, report) = tokio::task::spawn_blocking(move || {
-        let mut report = PageReport {
-            digest: !download,
-            ..PageReport::default()
-        };
+        // The digest is kept for a download too: if rows were not scored, the summary is
+        // what the person gets instead.
+        let mut report = PageReport::default();
         let result = if download {
             let mut out = Vec::with_capacity(file.len() + file.len() / 2);
             scoring
@@ -224,16 +229,23 @@ async fn score_upload(
         download,
         "scored a file from the page"
     );
-    if download {
+    if download && (summary.rejected == 0 || posted.skip_invalid) {
         return Ok(Done::Download(attachment(
             out,
             &summary,
             posted.file_name.as_deref(),
         )));
     }
-    Ok(Done::Summary(Box::new(
-        summarise(state, &summary, report).await,
-    )))
+    let mut page = summarise(state, &summary, report).await;
+    if download {
+        // Rows were not scored and the person did not ask to leave them out.
+        page.download_withheld = true;
+        return Ok(Done::Summary(
+            Box::new(page),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    Ok(Done::Summary(Box::new(page), StatusCode::OK))
 }
 
 /// Reads the multipart form: the file (once, at most `max_file` bytes) and the flags.
@@ -279,6 +291,7 @@ async fn read_form(parts: &Parts, body: Body, max_file: usize) -> Result<Posted,
         file_name: None,
         wanted: Wanted::default(),
         download: false,
+        skip_invalid: false,
     };
     let mut seen_file = false;
     let mut fields = 0;
@@ -287,7 +300,7 @@ async fn read_form(parts: &Parts, body: Body, max_file: usize) -> Result<Posted,
         if fields > MAX_FIELDS {
             return Err(Refused::new(
                 StatusCode::BAD_REQUEST,
-                format!("The upload has more than {MAX_FIELDS} fields; the form sends at most 4."),
+                format!("The upload has more than {MAX_FIELDS} fields; the form sends at most 5."),
             ));
         }
         let name = field.name().unwrap_or_default().to_owned();
@@ -307,7 +320,7 @@ async fn read_form(parts: &Parts, body: Body, max_file: usize) -> Result<Posted,
                     posted.file.extend_from_slice(&chunk);
                 }
             }
-            "explain" | "levers" | "download" => {
+            "explain" | "levers" | "download" | "skip_invalid" => {
                 let value = field.text().await.map_err(unreadable)?;
                 let on = match value.trim() {
                     "1" | "on" | "true" => true,
@@ -325,6 +338,7 @@ async fn read_form(parts: &Parts, body: Body, max_file: usize) -> Result<Posted,
                 match name.as_str() {
                     "explain" => posted.wanted.explain = on,
                     "levers" => posted.wanted.levers = on,
+                    "skip_invalid" => posted.skip_invalid = on,
                     _ => posted.download = on,
                 }
             }
@@ -333,7 +347,7 @@ async fn read_form(parts: &Parts, body: Body, max_file: usize) -> Result<Posted,
                     StatusCode::BAD_REQUEST,
                     format!(
                         "The upload has a field {:?} the form does not have (it sends file, \
-                         explain, levers and download).",
+                         explain, levers, skip_invalid and download).",
                         model::fields::shorten(other, 40)
                     ),
                 ));
@@ -504,7 +518,6 @@ fn stem(file_name: &str) -> String {
 /// the digest of the output.
 #[derive(Default)]
 struct PageReport {
-    digest: bool,
     header: Option<Header>,
     read: Option<Digest>,
     rejected: Vec<RejectedLine>,
@@ -512,9 +525,7 @@ struct PageReport {
 
 impl Report for PageReport {
     fn header(&mut self, header: &Header) {
-        if self.digest {
-            self.read = Some(Digest::new(header, RISKIEST));
-        }
+        self.read = Some(Digest::new(header, RISKIEST));
         self.header = Some(header.clone());
     }
 
@@ -556,6 +567,7 @@ async fn summarise(state: &AppState, summary: &Summary, report: PageReport) -> F
             id_columns: Vec::new(),
             riskiest: Vec::new(),
             explained: false,
+            download_withheld: false,
         };
     };
     let id_at: Vec<usize> = header
@@ -634,6 +646,7 @@ async fn summarise(state: &AppState, summary: &Summary, report: PageReport) -> F
             .collect(),
         riskiest: rows,
         explained: explainer.is_some(),
+        download_withheld: false,
     }
 }
 

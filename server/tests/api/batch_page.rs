@@ -104,7 +104,8 @@ async fn post_score(server: &TestServer, query: &str, file: &str) -> Vec<u8> {
 #[tokio::test]
 async fn the_download_is_the_command_lines_bytes_and_post_scores_for_every_option() {
     let person = Person::of(|_| {}).await;
-    // With rows the field table refuses: the download leaves them out, as the command line does.
+    // With rows the field table refuses: the download leaves them out only when asked, as the
+    // command line does with --skip-invalid.
     let file = raw_file(2_000, Some(400));
     for (flags, query, boxes) in [
         (&[][..], "", &[][..]),
@@ -116,10 +117,25 @@ async fn the_download_is_the_command_lines_bytes_and_post_scores_for_every_optio
             &[("explain", "1"), ("levers", "1")][..],
         ),
     ] {
-        let run = cli(flags, file.as_bytes());
-        assert_eq!(run.status, 3, "5 rows rejected: {}", run.stderr);
+        let run = cli(&[flags, &["--skip-invalid"]].concat(), file.as_bytes());
+        assert_eq!(run.status, 0, "5 rows left out: {}", run.stderr);
         let mut fields = boxes.to_vec();
         fields.push(("download", "1"));
+        // Without the box to leave them out, the person gets the summary listing the rows not
+        // scored, not a shorter file.
+        let withheld = person
+            .upload(multipart("March customers.csv", &file, &fields))
+            .await;
+        assert_eq!(withheld.status(), 422, "{flags:?}");
+        assert_eq!(
+            withheld.headers()["content-type"],
+            "text/html; charset=utf-8"
+        );
+        let page = withheld.text().await.unwrap();
+        assert!(page.contains("id=\"download-withheld\""), "{page}");
+        assert!(page.contains("5 of its rows could not be scored"), "{page}");
+        assert!(page.contains("id=\"summary-rejected\""), "{page}");
+        fields.push(("skip_invalid", "1"));
         let response = person
             .upload(multipart("March customers.csv", &file, &fields))
             .await;

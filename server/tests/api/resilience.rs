@@ -1154,3 +1154,83 @@ async fn hostile_requests_get_small_answers_and_memory_stays_bounded() {
     println!("VmHWM {start_hwm} KiB at start, {hwm} KiB after the hostile requests");
     assert!(hwm < MAX_PEAK_RSS_KIB, "peak RSS {hwm} KiB");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A fault of ours
+
+/// A handler that panics (here, a backend that does for batches of two) answers 500 with the
+/// fixed public text and the request id, with the security headers, is counted in the metrics,
+/// and the server goes on answering: one request's fault is not the connection's or the
+/// process's.
+#[tokio::test]
+async fn a_handler_that_panics_answers_500_with_its_request_id_and_the_server_goes_on() {
+    use model::Backend;
+    use model::scoring::FnScorer;
+    use server::testing::TestServer;
+
+    let scorer = FnScorer::new("stub:panics-on-two", 0.5, |rows| {
+        assert!(rows.len() != 2, "a deliberate bug for batches of two");
+        Ok(vec![0.25; rows.len()])
+    });
+    let server = TestServer::start_with_backend(Backend {
+        scorer: Arc::new(scorer),
+        explainer: None,
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let two = serde_json::json!({"customers": [sample_named(), sample_named()]}).to_string();
+    let response = client
+        .post(server.url("/predict"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "panic-probe-1")
+        .body(two)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let headers = response.headers().clone();
+    assert_eq!(headers["x-request-id"], "panic-probe-1");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.contains_key("content-security-policy"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["kind"], "internal_error", "{body}");
+    assert_eq!(body["request_id"], "panic-probe-1", "{body}");
+    let text = body["error"].as_str().unwrap();
+    assert!(
+        !text.contains("deliberate"),
+        "the panic's words stay in the log: {text}"
+    );
+
+    let (status, answer) = {
+        let response = client
+            .post(server.url("/predict"))
+            .header("content-type", "application/json")
+            .body(sample_data_body())
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["probability"], 0.25);
+
+    let metrics = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("http_requests_total")
+                && line.contains("route=\"/predict\"")
+                && line.contains("status=\"500\"")),
+        "{metrics}"
+    );
+}
