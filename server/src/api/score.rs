@@ -23,7 +23,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, routing::post};
 use batch::{BatchError, Rejection, Report};
-use model::ScoreError;
 use tokio::runtime::Handle;
 
 use super::{read_body, require_content_type};
