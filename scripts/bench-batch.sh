@@ -4,6 +4,7 @@
 # time, rows/s and peak RSS of each, and a check that both give the same labels.
 #
 #   scripts/bench-batch.sh [ROWS]          # default 1000000; files in $BENCH_DIR (default /tmp)
+#   SKIP_BUILD=1 OURS_BIN=/tmp/churn-predict scripts/bench-batch.sh
 #
 # Goals (issue 9): at least 10x pandas + xgboost's rows/s, at least 3x with reasons (`--explain`
 # beside xgboost's exact `pred_contribs=True`, nthread=2), and a peak RSS under 64 MiB for
@@ -18,8 +19,11 @@ DIR="${BENCH_DIR:-/tmp}/churn-bench"
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 mkdir -p "$DIR"
 
-cargo build --release --locked -p server --bin churn-predict
-BIN=target/release/churn-predict
+# SKIP_BUILD=1 OURS_BIN=/path/to/churn-predict: measure a build made elsewhere (as bench-http.sh).
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release --locked -p server --bin churn-predict
+fi
+BIN=${OURS_BIN:-target/release/churn-predict}
 
 INPUT="$DIR/customers-$ROWS.csv"
 [ -s "$INPUT" ] || "$PYTHON" scripts/bench_batch.py generate "$ROWS" "$INPUT" >/dev/null

@@ -86,7 +86,9 @@ def pandas_score(inp: str, out: str, explain: bool = False) -> None:
     frame["probability"] = probability.astype(np.float64)
     frame["result"] = np.where(probability >= 0.5, "Will Exit", "Will Not Exit")
     if explain:
-        contributions = booster.predict(xgb.DMatrix(matrix), pred_contribs=True)[:, :12]
+        contributions = booster.predict(
+            xgb.DMatrix(matrix, feature_names=booster.feature_names), pred_contribs=True
+        )[:, :12]
         per_field = np.zeros((len(frame), len(FIELDS)), dtype=np.float64)
         for column, field in enumerate(COLUMN_FIELD):
             per_field[:, field] += contributions[:, column]
