@@ -96,6 +96,10 @@ pub fn BatchPage() -> impl IntoView {
     let explains = use_context::<model::Backend>().is_some_and(|b| b.explainer.is_some());
     let limits = use_context::<FileLimits>();
     let title = match &view {
+        Some(BatchView::Summary(s)) if s.download_withheld => format!(
+            "Not downloaded: {} rows could not be scored — Churn Predict",
+            thousands(s.rejected)
+        ),
         Some(BatchView::Summary(s)) => format!(
             "{} customers scored, {} predicted to leave — Churn Predict",
             thousands(s.scored),
@@ -324,7 +328,7 @@ fn Summary(summary: FileSummary) -> impl IntoView {
                 <p class="font-semibold">"The scored file was not downloaded."</p>
                 <p class="mt-1 text-sm">
                     {format!(
-                        "{} of its rows could not be scored (listed below, with their lines). Correct them and upload the file again, or tick \"{SKIP_INVALID_LABEL}\" to download the other rows scored.",
+                        "{} of its rows could not be scored (see the list of rows not scored below). Correct them and upload the file again, or tick \"{SKIP_INVALID_LABEL}\" to download the other rows scored.",
                         thousands(summary.rejected),
                     )}
                 </p>

@@ -70,8 +70,8 @@ impl Hardening {
     }
 
     /// The layers every route gets, outermost first: the frame (request id, access log,
-    /// metrics, security headers: `middleware::frame`) → compression (when on) → CORS → timeout
-    /// → body read whole → concurrency cap → the route. Each `.layer` below wraps those before
+    /// metrics, security headers: `middleware::frame`) → compression (when on) → CORS → a
+    /// panic answered 500 → timeout → body read whole → concurrency cap → the route. Each `.layer` below wraps those before
     /// it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         let router = router
@@ -85,6 +85,9 @@ impl Hardening {
                 limits::read_body_first,
             ))
             .layer(from_fn_with_state(self.request_timeout, limits::timeout))
+            // A panic becomes a 500 that is logged, counted and carries the request id, the
+            // security headers and CORS's, instead of a dropped connection.
+            .layer(CatchPanicLayer::custom(crate::error::panicked))
             .layer(option_layer(self.cors.clone()));
         // (Not `option_layer`: compressed and plain bodies are different types.)
         let router = if self.compress {
@@ -92,11 +95,7 @@ impl Hardening {
         } else {
             router
         };
-        // Inside the frame: a panic becomes a 500 that is logged, counted and carries the
-        // request id and the security headers, instead of a dropped connection.
-        router
-            .layer(CatchPanicLayer::custom(crate::error::panicked))
-            .layer(from_fn(frame::frame))
+        router.layer(from_fn(frame::frame))
     }
 }
 

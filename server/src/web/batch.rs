@@ -1,7 +1,7 @@
 //! `POST /batch`: the file page's upload (`GET /batch`, the form, is a Leptos route like the
 //! others; see `app::batch_page`). A `multipart/form-data` body with the CSV in the field
-//! `file`, `explain=1` and `levers=1` from the page's boxes, and `download=1` from its second
-//! button.
+//! `file`, `explain=1`, `levers=1` and `skip_invalid=1` from the page's boxes, and
+//! `download=1` from its second button.
 //!
 //! - **The doors agree.** The file is scored by the `batch` crate's core with the options
 //!   `churn-predict score` and `POST /score` use ([`crate::score::Scoring`],
@@ -28,7 +28,8 @@
 //!   than is left now waits (429, `Retry-After`).
 //! - Refusals are the page again with the reason (and the HTTP status programs read):
 //!   400 no file, a file without the needed columns, a field the form does not have; 413 too
-//!   large; 415 not multipart; 429 throttled; 502/503/504 the backend.
+//!   large; 415 not multipart; 422 a download withheld for rows not scored (the summary);
+//!   429 throttled; 502/503/504 the backend.
 
 use app::access::{Allowance, Shortfall};
 use app::batch_page::{BatchView, FileLimits, FileSummary, Refusal, RejectedLine, RiskyCustomer};
@@ -52,7 +53,7 @@ use crate::state::AppState;
 
 /// Room in the body for the form's other fields, part headers and boundaries.
 pub const FORM_OVERHEAD_BYTES: usize = 64 * 1024;
-/// Most fields one post may have (the file, two boxes, the button; a few spare).
+/// Most fields one post may have (the file, three boxes, the button; a few spare).
 pub const MAX_FIELDS: usize = 8;
 /// Riskiest rows on the summary.
 pub const RISKIEST: usize = 50;
@@ -192,11 +193,15 @@ async fn score_upload(
         ..scoring.options(None, false)
     };
     let file = posted.file;
+    let skip_invalid = posted.skip_invalid;
     let runtime = Handle::current();
     let (result, report) = tokio::task::spawn_blocking(move || {
-        // The digest is kept for a download too: if rows were not scored, the summary is
-        // what the person gets instead.
-        let mut report = PageReport::default();
+        // The digest is kept for a download too, unless rows may be left out: if rows were
+        // not scored, the summary is what the person gets instead.
+        let mut report = PageReport {
+            digest: !(download && skip_invalid),
+            ..PageReport::default()
+        };
         let result = if download {
             let mut out = Vec::with_capacity(file.len() + file.len() / 2);
             scoring
@@ -236,6 +241,8 @@ async fn score_upload(
             posted.file_name.as_deref(),
         )));
     }
+    // A withheld download's scored rows are not needed for the summary.
+    drop(out);
     let mut page = summarise(state, &summary, report).await;
     if download {
         // Rows were not scored and the person did not ask to leave them out.
@@ -518,6 +525,8 @@ fn stem(file_name: &str) -> String {
 /// the digest of the output.
 #[derive(Default)]
 struct PageReport {
+    /// Keep the figures and riskiest rows a summary needs.
+    digest: bool,
     header: Option<Header>,
     read: Option<Digest>,
     rejected: Vec<RejectedLine>,
@@ -525,7 +534,9 @@ struct PageReport {
 
 impl Report for PageReport {
     fn header(&mut self, header: &Header) {
-        self.read = Some(Digest::new(header, RISKIEST));
+        if self.digest {
+            self.read = Some(Digest::new(header, RISKIEST));
+        }
         self.header = Some(header.clone());
     }
 

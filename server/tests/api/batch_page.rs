@@ -133,6 +133,7 @@ async fn the_download_is_the_command_lines_bytes_and_post_scores_for_every_optio
         );
         let page = withheld.text().await.unwrap();
         assert!(page.contains("id=\"download-withheld\""), "{page}");
+        assert!(page.contains("<title>Not downloaded: 5 rows"), "{page}");
         assert!(page.contains("5 of its rows could not be scored"), "{page}");
         assert!(page.contains("id=\"summary-rejected\""), "{page}");
         fields.push(("skip_invalid", "1"));
@@ -159,6 +160,31 @@ async fn the_download_is_the_command_lines_bytes_and_post_scores_for_every_optio
             "{flags:?}: /score and the command line differ"
         );
     }
+}
+
+/// A file whose every row can be scored downloads without the "leave them out" box.
+#[tokio::test]
+async fn a_clean_file_downloads_without_the_box_to_leave_rows_out() {
+    let person = Person::of(|_| {}).await;
+    let file = raw_file(300, None);
+    let run = cli(&[], file.as_bytes());
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let response = person
+        .upload(multipart("clean.csv", &file, &[("download", "1")]))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-rows-rejected"], "0");
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let downloaded = response.bytes().await.unwrap();
+    assert!(
+        downloaded == run.stdout,
+        "the page and the command line differ"
+    );
 }
 
 /// Cells of a CSV line whose quoted cells hold no quotes (`"Hill, Jr"`), unquoted.
