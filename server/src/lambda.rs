@@ -56,14 +56,20 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     // What `lambda_http::run` does, with our check between the event and the conversion.
     let service = lambda_runtime::service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let origin = event.payload.request_origin();
+        // The invocation's id names a refused event, as the request id names a request.
+        let invocation = event.context.request_id.clone();
         let answer: RequestFuture<'static, Response, Infallible> = match into_http(event) {
             Ok(request) => {
                 let (app, state) = (app.clone(), state.clone());
                 Box::pin(async move { Ok(handle(app, state, request).await) })
             }
             Err(refusal) => {
-                tracing::warn!(error = refusal.kind(), "refused a malformed event");
-                Box::pin(std::future::ready(Ok(refusal.into_response())))
+                tracing::warn!(
+                    error = refusal.kind(),
+                    request_id = %crate::telemetry::Escaped(&invocation),
+                    "refused a malformed event"
+                );
+                Box::pin(async move { Ok(refused(refusal, &invocation).await) })
             }
         };
         // Turns our answer into the event's response shape (REST, HTTP API, ALB).
@@ -73,6 +79,21 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     lambda_runtime::run(service)
         .await
         .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))
+}
+
+/// A malformed event's 400 as every answer is: the (invocation's) request id in the body and
+/// `x-request-id`, and the security headers; the app's frame never saw the event.
+async fn refused(refusal: ApiError, invocation: &str) -> Response {
+    let id = HeaderValue::from_str(invocation)
+        .ok()
+        .filter(crate::middleware::request_id::acceptable)
+        .unwrap_or(HeaderValue::from_static("malformed-event"));
+    let mut response =
+        crate::middleware::request_id::scoped(id.clone(), async { refusal.into_response() }).await;
+    let headers = response.headers_mut();
+    crate::middleware::browser::add_security_headers(headers);
+    headers.insert(crate::middleware::request_id::X_REQUEST_ID, id);
+    response
 }
 
 /// The event as an HTTP request, or a 400 for one `lambda_http` cannot convert.

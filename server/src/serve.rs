@@ -222,10 +222,19 @@ struct Refusals {
 }
 
 static REFUSAL: LazyLock<Vec<u8>> = LazyLock::new(|| {
-    let body = r#"{"error":"the server is at its connection limit; retry shortly"}"#;
+    let body =
+        r#"{"error":"the server is at its connection limit; retry shortly","kind":"overloaded"}"#;
+    // The security headers every answer carries (`browser::add_security_headers`); no request
+    // id: no request was read.
+    let mut security = axum::http::HeaderMap::new();
+    crate::middleware::browser::add_security_headers(&mut security);
+    let security: String = security
+        .iter()
+        .map(|(name, value)| format!("{name}: {}\r\n", value.to_str().unwrap_or_default()))
+        .collect();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+         retry-after: 1\r\nconnection: close\r\n{security}content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -476,10 +476,17 @@ async fn past_the_connection_cap_a_connection_gets_503_and_is_closed() {
     // Accepted in order: the ninth finds the cap reached.
     let mut ninth = TcpStream::connect(binary.address).await.unwrap();
     let answer = read_until_closed(&mut ninth).await;
+    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(
+        head.contains("\r\nx-content-type-options: nosniff\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\ncontent-security-policy: "), "{head}");
     match parse(&answer) {
         Outcome::Status(status, body) => {
             assert_eq!(status, 503, "{body}");
             assert!(body.contains("connection limit"), "{body}");
+            assert!(body.contains(r#""kind":"overloaded""#), "{body}");
         }
         Outcome::Closed => panic!("closed without the 503"),
     }

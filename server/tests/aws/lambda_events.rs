@@ -40,6 +40,30 @@ fn assert_refused(outcome: Outcome, name: &str, says: &str) -> Value {
         .as_str()
         .unwrap_or_else(|| panic!("{name}: {answer}"));
     assert!(error.contains(says), "{name}: {error}");
+    // As every answer: the request id (the invocation's) in the body and the header, and the
+    // security headers, though the app never saw the event.
+    let id = answer["request_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: no request_id in {answer}"));
+    assert!(!id.is_empty(), "{name}");
+    let header = |name_: &str| -> Option<String> {
+        let single = response["headers"][name_].as_str().map(str::to_owned);
+        single.or_else(|| {
+            response["multiValueHeaders"][name_][0]
+                .as_str()
+                .map(str::to_owned)
+        })
+    };
+    assert_eq!(
+        header("x-request-id").as_deref(),
+        Some(id),
+        "{name}: {response}"
+    );
+    assert_eq!(
+        header("x-content-type-options").as_deref(),
+        Some("nosniff"),
+        "{name}: {response}"
+    );
     response
 }
 
