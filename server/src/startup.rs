@@ -19,7 +19,7 @@ use crate::config::{Runtime, Settings};
 use crate::error::ApiError;
 use crate::metrics::Sink;
 use crate::middleware::auth::{ApiKeys, protect_predictions};
-use crate::middleware::limits::{self, ConcurrencyCap, Uploads};
+use crate::middleware::limits::{self, ConcurrencyCap, RequestLimits, Uploads};
 use crate::middleware::session::PageAccess;
 use crate::middleware::{browser, compress, frame};
 use crate::state::AppState;
@@ -31,7 +31,7 @@ pub struct Hardening {
     pub keys: Option<Arc<ApiKeys>>,
     pub request_timeout: Duration,
     pub concurrency: ConcurrencyCap,
-    /// Bodies are read before a request takes a slot (`limits::read_body_first`).
+    /// Bodies are read before a request takes a slot (`limits::guard`).
     pub uploads: Uploads,
     pub cors: Option<CorsLayer>,
     /// Serve `GET /metrics` (Prometheus sink and METRICS_ENABLED).
@@ -71,20 +71,18 @@ impl Hardening {
 
     /// The layers every route gets, outermost first: the frame (request id, access log,
     /// metrics, security headers: `middleware::frame`) → compression (when on) → CORS → a
-    /// panic answered 500 → timeout → body read whole → concurrency cap → the route. Each `.layer` below wraps those before
+    /// panic answered 500 → the limits (`limits::guard`: within the deadline, the body read
+    /// whole, then a slot) → the route. Each `.layer` below wraps those before
     /// it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
+        let limits = RequestLimits {
+            timeout: self.request_timeout,
+            uploads: self.uploads.clone(),
+            cap: self.concurrency.clone(),
+        };
         let router = router
-            // A slot is taken only once the body is in (`middleware::limits`).
-            .layer(from_fn_with_state(
-                self.concurrency.clone(),
-                limits::shed_load,
-            ))
-            .layer(from_fn_with_state(
-                self.uploads.clone(),
-                limits::read_body_first,
-            ))
-            .layer(from_fn_with_state(self.request_timeout, limits::timeout))
+            // Within the deadline, the body is read, then a slot taken (`middleware::limits`).
+            .layer(from_fn_with_state(limits, limits::guard))
             // A panic becomes a 500 that is logged, counted and carries the request id, the
             // security headers and CORS's, instead of a dropped connection.
             .layer(CatchPanicLayer::custom(crate::error::panicked))

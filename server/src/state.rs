@@ -28,9 +28,13 @@ impl Limits {
     }
 }
 
-/// Shared by every handler. Cheap to clone.
+/// Shared by every handler: one `Arc`, so a clone (several per request: each extractor and
+/// route layer takes its own) touches one reference count. Reads as [`Shared`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// Scores (observed: every prediction is counted and logged, whichever route asked) and,
     /// when a local model exists, explains.
     pub backend: Backend,
@@ -40,17 +44,29 @@ pub struct AppState {
     pub model_card: Option<Arc<ModelCard>>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+
     /// Decides the backend from the settings (refusing contradictions), loads and checks it.
     /// Fails at start-up, never later.
     pub async fn load(settings: &Settings) -> anyhow::Result<AppState> {
         let choice = BackendChoice::from_settings(settings)?;
         let log_payloads = settings.log_payloads;
         let loaded = backends::load(&choice, |scorer| Observed::wrap(scorer, log_payloads)).await?;
-        Ok(AppState {
+        Ok(AppState::new(Shared {
             backend: loaded.backend,
             limits: Limits::from_settings(settings),
             model_card: loaded.card,
-        })
+        }))
     }
 }

@@ -12,7 +12,7 @@ use model::{Backend, Customer, SAMPLE_VECTOR};
 
 use crate::config::{Runtime, Secret, Settings};
 use crate::startup::Application;
-use crate::state::{AppState, Limits};
+use crate::state::{AppState, Limits, Shared};
 
 /// A running server, with a count of the HTTP requests that reached it.
 pub struct TestServer {
@@ -40,11 +40,11 @@ impl TestServer {
     /// Default settings, scoring with `backend` (a stub, say `model::scoring::FnScorer`).
     pub async fn start_with_backend(backend: Backend) -> TestServer {
         let settings = test_settings();
-        let state = AppState {
+        let state = AppState::new(Shared {
             backend,
             limits: Limits::from_settings(&settings),
             model_card: None,
-        };
+        });
         let app = Application::from_state(&settings, Runtime::Server, state)
             .await
             .expect("the app builds");

@@ -10,7 +10,7 @@
 //! - **Timeout.** A request that takes longer than REQUEST_TIMEOUT_MS — reading its body
 //!   included, so a slow-loris upload is cut off — is answered 408 in our JSON error shape and
 //!   its work dropped.
-//! - **Bodies first** ([`read_body_first`]). A slot is for work (parsing, predicting), not for
+//! - **Bodies first** ([`read_body`]). A slot is for work (parsing, predicting), not for
 //!   waiting on a client's network: a request's body is read whole *before* it asks for a slot,
 //!   so clients that trickle bodies hold a connection and a little memory, never a slot (once,
 //!   about 520 of them made every real request answer 503). Reading is bounded three ways: the
@@ -47,13 +47,34 @@ use tokio::sync::Semaphore;
 use super::client::Client;
 use crate::error::ApiError;
 
-/// Middleware: answers 408 when the request is not done within the duration.
-/// `router.layer(from_fn_with_state(duration, limits::timeout))`.
-pub async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+/// What [`guard`] enforces: the request deadline, how bodies are read, the concurrency cap.
+#[derive(Clone)]
+pub struct RequestLimits {
+    /// REQUEST_TIMEOUT_MS.
+    pub timeout: Duration,
+    pub uploads: Uploads,
+    pub cap: ConcurrencyCap,
+}
+
+/// Middleware, the three limits in order and in one layer (one boxed future and one clone of
+/// the route per request, instead of one per limit): within the request deadline (408 past
+/// it), the body is read whole ([`read_body`]), then the request takes a slot ([`admit`]).
+/// `router.layer(from_fn_with_state(limits, limits::guard))`.
+pub async fn guard(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
+    let within = async {
+        // The upload's place in its client's count is held until the answer is ready.
+        let (request, _upload) = match read_body(&limits.uploads, request).await {
+            Ok(read) => read,
+            Err(refusal) => return refusal.into_response(),
+        };
+        admit(&limits.cap, request, next)
+            .await
+            .unwrap_or_else(IntoResponse::into_response)
+    };
+    match tokio::time::timeout(limits.timeout, within).await {
         Ok(response) => response,
         Err(_) => {
-            let millis = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+            let millis = u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX);
             ApiError::RequestTimeout(millis).into_response()
         }
     }
@@ -157,16 +178,12 @@ fn is_health_check(request: &Request) -> bool {
     request.method() == axum::http::Method::GET && HEALTH_CHECKS.contains(&request.uri().path())
 }
 
-/// Middleware: serves the request if a slot is free, else sheds it with 503. Health checks
-/// pass without taking a slot, or answer 503 when the instance is not ready ([`Readiness`]).
-/// `router.layer(from_fn_with_state(cap, limits::shed_load))`.
-pub async fn shed_load(
-    State(cap): State<ConcurrencyCap>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// Serves the request if a slot is free, else sheds it with 503 ([`guard`]'s last step).
+/// Health checks pass without taking a slot, or answer 503 when the instance is not ready
+/// ([`Readiness`]).
+async fn admit(cap: &ConcurrencyCap, request: Request, next: Next) -> Result<Response, ApiError> {
     if is_health_check(&request) {
-        if let Some(problem) = cap.readiness.problem(&cap) {
+        if let Some(problem) = cap.readiness.problem(cap) {
             return Err(ApiError::Unready(problem));
         }
         return Ok(next.run(request).await);
@@ -184,7 +201,7 @@ pub async fn shed_load(
 /// `100 Continue` round trip).
 pub const UPLOAD_GRACE: Duration = Duration::from_secs(2);
 
-/// How request bodies are read before a request takes a slot ([`read_body_first`]).
+/// How request bodies are read before a request takes a slot ([`read_body`]).
 #[derive(Clone)]
 pub struct Uploads {
     /// MIN_UPLOAD_BYTES_PER_SECOND; 0: no rate check.
@@ -270,24 +287,22 @@ impl Drop for UploadSlot {
     }
 }
 
-/// Middleware: reads the request's body whole, within the request deadline and at the minimum
-/// rate, before the inner layers (the concurrency cap, then the route) see the request; the
-/// route gets the body from memory. A body over `max_body_bytes` is passed on after that many
-/// bytes (read ahead, then the rest of the stream), so the route refuses it as it always has.
-/// `router.layer(from_fn_with_state(uploads, limits::read_body_first))`, outside
-/// [`shed_load`] and inside [`timeout`].
-pub async fn read_body_first(
-    State(uploads): State<Uploads>,
+/// Reads the request's body whole, at the minimum rate, before the request asks for a slot
+/// ([`guard`], within the request deadline); the route gets the body from memory. A body over
+/// `max_body_bytes` is passed on after that many bytes (read ahead, then the rest of the
+/// stream), so the route refuses it as it always has. The upload's place in its client's
+/// count ([`UploadSlot`]) is returned, to be held until the answer.
+async fn read_body(
+    uploads: &Uploads,
     request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+) -> Result<(Request, Option<UploadSlot>), ApiError> {
     let hint = request.body().size_hint();
     let limit = uploads.limit_for(request.uri().path());
     if request.body().is_end_stream() || hint.exact() == Some(0) || hint.lower() > limit as u64 {
         // Nothing to wait for, or a declared size the route refuses without reading.
-        return Ok(next.run(request).await);
+        return Ok((request, None));
     }
-    let _slot = uploads.start(Client::of(&request).limit_key())?;
+    let slot = uploads.start(Client::of(&request).limit_key())?;
     let (parts, mut body) = request.into_parts();
     let start = tokio::time::Instant::now();
     let mut chunks: Vec<Bytes> = Vec::new();
@@ -320,7 +335,7 @@ pub async fn read_body_first(
         (None, _) => Body::from(chunks.concat()),
         (Some(rest), _) => Body::new(ReadAhead { chunks, rest }),
     };
-    Ok(next.run(Request::from_parts(parts, body)).await)
+    Ok((Request::from_parts(parts, body), Some(slot)))
 }
 
 /// The chunks already read, then the rest of the body.
