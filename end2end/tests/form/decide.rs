@@ -1,14 +1,14 @@
 //! Reasons and levers in the browser, the model page, and an accessibility audit (axe-core) of
 //! every page a person sees.
 
-use std::sync::{Arc, Mutex};
-
 use playwright_rs::Page;
 use playwright_rs::protocol::{AddScriptTagOptions, ScreenshotOptions};
 use serde_json::Value;
 
 use crate::act::{self, CUSTOMER};
-use crate::harness::{axe_script, launch_browser, output_dir, start_server, start_server_with};
+use crate::harness::{
+    axe_script, launch_browser, output_dir, record_requests, start_server, start_server_with,
+};
 use crate::{check, find};
 
 /// The number in an element's `value` attribute.
@@ -264,22 +264,7 @@ async fn a_lever_puts_no_customer_data_in_any_url() {
     };
     let server = start_server().await;
     let page = browser.desktop_page().await;
-    type Seen = (String, String, Option<String>);
-    let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let recorded = Arc::clone(&requests);
-    page.on_request(move |request| {
-        let recorded = Arc::clone(&recorded);
-        async move {
-            recorded.lock().unwrap().push((
-                request.method().to_owned(),
-                request.url().to_owned(),
-                request.post_data(),
-            ));
-            Ok(())
-        }
-    })
-    .await
-    .expect("listen to requests");
+    let requests = record_requests(&page).await;
     act::open_form(&page, &server.url("/")).await;
     act::fill_profile(&page, &CUSTOMER).await;
     act::press_predict(&page).await;

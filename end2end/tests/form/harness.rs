@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use playwright_rs::LaunchOptions;
 use playwright_rs::protocol::{BrowserContextOptions, Viewport};
@@ -178,4 +179,28 @@ pub fn axe_script() -> Option<PathBuf> {
         let _ = unavailable(&format!("no axe-core at {}", path.display()));
         None
     }
+}
+
+/// A request Chromium made: method, URL and body.
+pub type Seen = (String, String, Option<String>);
+
+/// Every request the page makes from now on, in order (finding 9's tests read their URLs and
+/// bodies).
+pub async fn record_requests(page: &Page) -> Arc<Mutex<Vec<Seen>>> {
+    let requests: Arc<Mutex<Vec<Seen>>> = Default::default();
+    let recorded = Arc::clone(&requests);
+    page.on_request(move |request| {
+        let recorded = Arc::clone(&recorded);
+        async move {
+            recorded.lock().unwrap().push((
+                request.method().to_owned(),
+                request.url().to_owned(),
+                request.post_data(),
+            ));
+            Ok(())
+        }
+    })
+    .await
+    .expect("listen to requests");
+    requests
 }

@@ -11,13 +11,14 @@ mod decide;
 mod find;
 mod harness;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use playwright_rs::protocol::{ScreenshotOptions, Viewport};
 
 use act::CUSTOMER;
-use harness::{TestServer, launch_browser, output_dir, start_server, start_server_with};
+use harness::{
+    TestServer, launch_browser, output_dir, record_requests, start_server, start_server_with,
+};
 
 async fn api_answer(server: &TestServer, profile: &act::Profile) -> serde_json::Value {
     api_answer_with_key(server, profile, None).await
@@ -266,23 +267,7 @@ async fn no_url_the_browser_visits_carries_a_value_of_the_profile() {
     };
     let server = start_server().await;
     let page = browser.desktop_page().await;
-    /// A request Chromium made: method, URL and body.
-    type Seen = (String, String, Option<String>);
-    let requests: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let recorded = Arc::clone(&requests);
-    page.on_request(move |request| {
-        let recorded = Arc::clone(&recorded);
-        async move {
-            recorded.lock().unwrap().push((
-                request.method().to_owned(),
-                request.url().to_owned(),
-                request.post_data(),
-            ));
-            Ok(())
-        }
-    })
-    .await
-    .expect("listen to requests");
+    let requests = record_requests(&page).await;
     let mut addresses = Vec::new();
 
     act::open_form(&page, &server.url("/")).await;

@@ -9,6 +9,7 @@ use model::{Backend, Model};
 use server::config::{ApiKeyList, Settings};
 use server::testing::TestServer;
 
+use crate::pages::Person;
 use crate::score::{cli, raw_file};
 
 const BOUNDARY: &str = "----churn-test-boundary-7MA4YWxkTrZu0gW";
@@ -29,62 +30,20 @@ fn multipart(file_name: &str, file: &str, fields: &[(&str, &str)]) -> Vec<u8> {
     body.into_bytes()
 }
 
-struct Person {
-    server: TestServer,
-    client: reqwest::Client,
-    cookie: Option<String>,
-}
-
 impl Person {
-    async fn of(configure: impl FnOnce(&mut Settings)) -> Person {
-        Person::at(TestServer::start_with(configure).await)
-    }
-
-    fn at(server: TestServer) -> Person {
-        Person {
-            server,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
     async fn upload(&self, body: Vec<u8>) -> reqwest::Response {
         self.upload_as(body, &format!("multipart/form-data; boundary={BOUNDARY}"))
             .await
     }
 
     async fn upload_as(&self, body: Vec<u8>, content_type: &str) -> reqwest::Response {
-        let mut request = self
-            .client
-            .post(self.server.url("/batch"))
+        self.with_cookie(self.client.post(self.server.url("/batch")))
             .header("content-type", content_type)
-            .header("accept", "text/html")
             .header("sec-fetch-site", "same-origin")
-            .body(body);
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", format!("churn_session={cookie}"));
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn sign_in(&mut self, key: &str) {
-        let response = self
-            .client
-            .post(self.server.url("/sign-in"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("api_key={key}"))
+            .body(body)
             .send()
             .await
-            .unwrap();
-        assert_eq!(response.status(), 303);
-        let set = response.headers()["set-cookie"].to_str().unwrap();
-        self.cookie = set
-            .strip_prefix("churn_session=")
-            .and_then(|rest| rest.split(';').next())
-            .map(str::to_owned);
+            .unwrap()
     }
 }
 
@@ -509,7 +468,7 @@ async fn with_keys_a_file_needs_a_sign_in_and_costs_one_prediction_per_max_batch
         assert_eq!(response.status(), 303);
         assert_eq!(response.headers()["location"], "/sign-in");
     }
-    person.sign_in(KEY).await;
+    assert_eq!(person.sign_in(KEY).await.status(), 303);
     let page = person
         .client
         .get(person.server.url("/batch"))

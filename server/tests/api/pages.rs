@@ -14,19 +14,20 @@ use crate::web::EXAMPLE_FORM;
 
 const KEY: &str = "page-key-0123456789abcdef";
 
-/// A browser's view of the server: no redirects followed, one session cookie kept.
-struct Person {
-    server: TestServer,
-    client: reqwest::Client,
-    cookie: Option<String>,
+/// A browser's view of the server: no redirects followed, one session cookie kept. (The file
+/// page's tests add their uploads to it, `crate::batch_page`.)
+pub(crate) struct Person {
+    pub(crate) server: TestServer,
+    pub(crate) client: reqwest::Client,
+    pub(crate) cookie: Option<String>,
 }
 
 impl Person {
-    async fn of(configure: impl FnOnce(&mut Settings)) -> Person {
+    pub(crate) async fn of(configure: impl FnOnce(&mut Settings)) -> Person {
         Person::at(TestServer::start_with(configure).await)
     }
 
-    fn at(server: TestServer) -> Person {
+    pub(crate) fn at(server: TestServer) -> Person {
         Person {
             server,
             client: reqwest::Client::builder()
@@ -37,7 +38,7 @@ impl Person {
         }
     }
 
-    fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let request = request.header("accept", "text/html");
         match &self.cookie {
             Some(cookie) => request.header("cookie", format!("churn_session={cookie}")),
@@ -67,7 +68,7 @@ impl Person {
     }
 
     /// Signs in with `key`; returns the answer and keeps the cookie it sets.
-    async fn sign_in(&mut self, key: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(&mut self, key: &str) -> reqwest::Response {
         let body = format!("api_key={}", form_encode(key));
         let response = self.post_form("/sign-in", &body).await;
         if let Some(set) = response.headers().get("set-cookie") {
