@@ -12,7 +12,7 @@ use leptos_meta::Title;
 use crate::charts::HistogramChart;
 use crate::form::percent;
 use crate::model_page::thousands;
-use crate::page::Account;
+use crate::page::{Account, Masthead};
 
 /// What the server tells the page after a post (provided as context).
 #[derive(Debug, Clone, PartialEq)]
@@ -118,12 +118,7 @@ pub fn BatchPage() -> impl IntoView {
         <main class="mx-auto max-w-5xl px-4 py-6 sm:px-6 sm:py-10">
             <header class="mb-6 flex flex-wrap items-start justify-between gap-4">
                 <div>
-                    <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
-                        "Churn Predict"
-                    </p>
-                    <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
-                        "Score a file of customers"
-                    </h1>
+                    <Masthead heading="Score a file of customers" />
                     <p class="mt-2 max-w-prose text-slate-700">
                         "Upload a CSV file of customers to see who is most likely to leave, or download it scored. "
                         <a class=LINK href=".">"Back to the form for one customer"</a>

@@ -14,6 +14,7 @@ use model::ModelCard;
 
 use crate::charts::{CalibrationChart, ImportanceChart};
 use crate::form::percent;
+use crate::page::Masthead;
 
 /// What the page shows, provided by the server.
 #[derive(Debug, Clone)]
@@ -73,12 +74,7 @@ pub fn ModelPage() -> impl IntoView {
         <Title text="The model — Churn Predict" />
         <main class="mx-auto max-w-3xl px-4 py-6 sm:px-6 sm:py-10">
             <header>
-                <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
-                    "Churn Predict"
-                </p>
-                <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
-                    "The model behind the predictions"
-                </h1>
+                <Masthead heading="The model behind the predictions" />
                 <p class="mt-2 max-w-prose text-slate-700">
                     "What it is, how well it did on customers it had not seen, and how to read its probabilities. "
                     <a class=LINK href=".">"Back to the form"</a>

@@ -106,12 +106,7 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
         <main class="mx-auto max-w-5xl px-4 py-6 sm:px-6 sm:py-10">
             <header class="mb-6 flex flex-wrap items-start justify-between gap-4">
                 <div>
-                    <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
-                        "Churn Predict"
-                    </p>
-                    <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
-                        "Will this customer leave the bank?"
-                    </h1>
+                    <Masthead heading="Will this customer leave the bank?" />
                     <p class="mt-2 max-w-prose text-slate-700">
                         "Enter the customer's profile and press Predict. The estimate comes from the same model as the prediction API."
                     </p>
@@ -187,6 +182,15 @@ fn Page(submitted: Submitted, outcome: Option<Outcome>) -> impl IntoView {
                 " for the same answer."
             </footer>
         </main>
+    }
+}
+
+/// The product's name over a page's heading: the top of every page.
+#[component]
+pub(crate) fn Masthead(heading: &'static str) -> impl IntoView {
+    view! {
+        <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">"Churn Predict"</p>
+        <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">{heading}</h1>
     }
 }
 

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::access::{self, SignInNotice, Visitor};
+use crate::page::Masthead;
 
 const LINK: &str = "font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-900";
 
@@ -35,12 +36,7 @@ pub fn SignInPage() -> impl IntoView {
         <Title text="Sign in — Churn Predict" />
         <main class="mx-auto max-w-md px-4 py-6 sm:px-6 sm:py-10">
             <header class="mb-6">
-                <p class="text-sm font-semibold uppercase tracking-wide text-indigo-700">
-                    "Churn Predict"
-                </p>
-                <h1 class="mt-1 text-2xl font-bold text-slate-900 sm:text-3xl">
-                    "Sign in with your API key"
-                </h1>
+                <Masthead heading="Sign in with your API key" />
                 <p class="mt-2 text-slate-700">
                     "Predictions need an API key: the same key programs send in the x-api-key header. Your browser keeps a session that names the key, never the key itself."
                 </p>
