@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use model::scoring::FnScorer;
 use model::{Backend, Model};
-use server::config::{ApiKeyList, Settings};
+use server::config::ApiKeyList;
 use server::testing::TestServer;
 
+use crate::helpers::between;
 use crate::pages::Person;
 use crate::score::{cli, raw_file};
 
@@ -167,15 +168,6 @@ fn cells(line: &str) -> Vec<&str> {
             None => return cells,
         }
     }
-}
-
-/// The text between `start` and the next `end` after it.
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
-    let from = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in the page"))
-        + start.len();
-    &html[from..from + html[from..].find(end).unwrap()]
 }
 
 #[tokio::test]

@@ -61,3 +61,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
+
+/// The text between `start` and the next `end` after it (a page's part, found by its markup).
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in {text}"))
+        + start.len();
+    &text[from..from + text[from..].find(end).unwrap()]
+}

@@ -9,7 +9,7 @@ use model::scoring::FnScorer;
 use serde_json::Value;
 use server::testing::TestServer;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, between, spawn_app, spawn_app_with};
 use crate::web::{EXAMPLE_FORM, post_form_to};
 
 /// What Chromium sends when it navigates.
@@ -242,14 +242,6 @@ async fn a_levers_button_posts_the_changed_profile_and_gets_the_levers_probabili
         .parse()
         .unwrap();
     assert_eq!(shown, probability, "the new probability is the lever's");
-}
-
-fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
-    let from = text
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} in {text}"))
-        + start.len();
-    &text[from..from + text[from..].find(end).unwrap()]
 }
 
 /// Without a model to explain with, the form shows the prediction alone.
