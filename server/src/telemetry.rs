@@ -17,35 +17,43 @@ use std::io::IsTerminal;
 
 use tracing::field::{Field, Visit};
 
+mod batched_writer;
+pub use batched_writer::{BatchedWriter, Flush};
+
 use crate::config::Runtime;
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 
 /// The servers: `info` by default, on standard output. A plain or container server writes
-/// its lines from a background thread, so a request does not wait for `write(2)`; nothing is
-/// dropped (the thread's queue blocks when full) and the lines are flushed when the returned
-/// guard is dropped, at exit. Under Lambda the lines are written at once: the process is
-/// frozen between invocations, and lines still queued could be lost.
-pub fn init(format: &str, runtime: Runtime) -> Option<WorkerGuard> {
+/// its lines from a background thread in batches ([`BatchedWriter`]), so a request neither
+/// waits for `write(2)` nor wakes a thread; nothing is dropped and the lines still waiting are
+/// written when the returned guard is dropped, at exit. Under Lambda the lines are written at
+/// once: the process is frozen between invocations, and lines still waiting could be lost.
+pub fn init(format: &str, runtime: Runtime) -> Option<Flush> {
     let terminal = std::io::stdout().is_terminal();
     let default_filter = "info,tower_http=info";
-    match runtime {
-        Runtime::Lambda => {
+    let batched = match runtime {
+        Runtime::Lambda => None,
+        Runtime::Server | Runtime::SageMakerContainer => {
+            match BatchedWriter::spawn(std::io::stdout()) {
+                Ok(batched) => Some(batched),
+                Err(e) => {
+                    eprintln!("no log writer thread ({e}): writing log lines directly");
+                    None
+                }
+            }
+        }
+    };
+    match batched {
+        Some((writer, flush)) => {
+            install(format, default_filter, writer, terminal);
+            Some(flush)
+        }
+        None => {
             install(format, default_filter, std::io::stdout, terminal);
             None
-        }
-        Runtime::Server | Runtime::SageMakerContainer => {
-            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                // Bounded (about 2.5 MB of lines): a stalled stdout slows requests down rather
-                // than filling memory, and no line is dropped.
-                .buffered_lines_limit(8_192)
-                .finish(std::io::stdout());
-            install(format, default_filter, writer, terminal);
-            Some(guard)
         }
     }
 }
@@ -115,34 +123,37 @@ struct EscapingVisitor<'a, 'writer> {
 }
 
 impl EscapingVisitor<'_, '_> {
-    fn write(&mut self, field: &Field, value: &str) {
+    /// Writes ` name=` (or nothing before the message), then the value through [`Escaping`]:
+    /// formatted straight into the line, with no string of its own.
+    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
         if self.result.is_err() {
             return;
         }
         let separator = if self.first { "" } else { " " };
         self.first = false;
         self.result = if field.name() == "message" {
-            write!(self.writer, "{separator}{}", Escaped(value))
+            self.writer.write_str(separator)
         } else {
             let name = field.name().strip_prefix("r#").unwrap_or(field.name());
-            write!(self.writer, "{separator}{name}={}", Escaped(value))
-        };
+            write!(self.writer, "{separator}{name}=")
+        }
+        .and_then(|()| Escaping(&mut self.writer).write_fmt(value));
     }
 }
 
 impl Visit for EscapingVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.write(field, value);
+            self.write(field, format_args!("{value}"));
         } else {
             // Quoted, as the default format does, so a value cannot pose as another field.
-            self.write(field, &format!("{value:?}"));
+            self.write(field, format_args!("{value:?}"));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // `%value` arrives here too, as Display dressed as Debug: escaped all the same.
-        self.write(field, &format!("{value:?}"));
+        self.write(field, format_args!("{value:?}"));
     }
 }
 
@@ -151,14 +162,27 @@ pub struct Escaped<'a>(pub &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            if needs_escape(c) {
-                write!(f, "\\u{{{:x}}}", u32::from(c))?;
-            } else {
-                f.write_char(c)?;
-            }
+        Escaping(f).write_str(self.0)
+    }
+}
+
+/// A `fmt::Write` that passes text on with control characters and bidirectional overrides
+/// escaped ([`needs_escape`]).
+struct Escaping<W>(W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Most values are printable ASCII, passed on whole (a check the compiler vectorises).
+        if text.bytes().all(|b| matches!(b, b' '..=b'~')) {
+            return self.0.write_str(text);
         }
-        Ok(())
+        let mut rest = text;
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
+            self.0.write_str(&rest[..at])?;
+            write!(self.0, "\\u{{{:x}}}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
     }
 }
 
