@@ -441,7 +441,7 @@ impl<'a> FieldProblem<'a> {
     }
 }
 
-/// The answer for a handler that panicked (`tower_http::catch_panic`, inside
+/// The answer for a handler that panicked (caught in `middleware::limits::guard`, inside
 /// `middleware::frame`): a 500 with the fixed public text; the panic's message goes to the log.
 pub fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = cause

@@ -11,8 +11,6 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use tokio::net::TcpListener;
-use tower::util::option_layer;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 
 use crate::config::{Runtime, Settings};
@@ -70,9 +68,9 @@ impl Hardening {
     }
 
     /// The layers every route gets, outermost first: the frame (request id, access log,
-    /// metrics, security headers: `middleware::frame`) → compression (when on) → CORS → a
-    /// panic answered 500 → the limits (`limits::guard`: within the deadline, the body read
-    /// whole, then a slot) → the route. Each `.layer` below wraps those before
+    /// metrics, security headers: `middleware::frame`) → compression (when on) → CORS (when
+    /// configured) → the limits (`limits::guard`: within the deadline, the body read whole,
+    /// then a slot; a panic answered 500) → the route. Each `.layer` below wraps those before
     /// it, so the code lists them innermost first.
     pub fn apply(&self, router: Router) -> Router {
         let limits = RequestLimits {
@@ -80,13 +78,16 @@ impl Hardening {
             uploads: self.uploads.clone(),
             cap: self.concurrency.clone(),
         };
-        let router = router
-            // Within the deadline, the body is read, then a slot taken (`middleware::limits`).
-            .layer(from_fn_with_state(limits, limits::guard))
-            // A panic becomes a 500 that is logged, counted and carries the request id, the
-            // security headers and CORS's, instead of a dropped connection.
-            .layer(CatchPanicLayer::custom(crate::error::panicked))
-            .layer(option_layer(self.cors.clone()));
+        // Within the deadline, the body is read, then a slot taken; a panic becomes a 500 that
+        // is logged, counted and carries the request id, the security headers and CORS's,
+        // instead of a dropped connection (`middleware::limits`).
+        let router = router.layer(from_fn_with_state(limits, limits::guard));
+        // (Each `Router::layer` costs every request a clone of the route and a boxed future:
+        // none when CORS is off, the default.)
+        let router = match &self.cors {
+            Some(cors) => router.layer(cors.clone()),
+            None => router,
+        };
         // (Not `option_layer`: compressed and plain bodies are different types.)
         let router = if self.compress {
             router.layer(compress::layer())

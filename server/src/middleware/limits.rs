@@ -32,6 +32,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, SizeHint};
 use tokio::sync::Semaphore;
@@ -59,6 +61,9 @@ pub struct RequestLimits {
 /// Middleware, the three limits in order and in one layer (one boxed future and one clone of
 /// the route per request, instead of one per limit): within the request deadline (408 past
 /// it), the body is read whole ([`read_body`]), then the request takes a slot ([`admit`]).
+/// The innermost layer, so it also answers a handler's panic (500 `internal_error`, through
+/// [`crate::error::panicked`]) rather than have the connection dropped: every layer outside
+/// (CORS, compression, the frame's id, headers, log and metrics) then sees a plain answer.
 /// `router.layer(from_fn_with_state(limits, limits::guard))`.
 pub async fn guard(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
     let within = async {
@@ -71,8 +76,10 @@ pub async fn guard(State(limits): State<RequestLimits>, request: Request, next: 
             .await
             .unwrap_or_else(IntoResponse::into_response)
     };
+    let within = AssertUnwindSafe(within).catch_unwind();
     match tokio::time::timeout(limits.timeout, within).await {
-        Ok(response) => response,
+        Ok(Ok(response)) => response,
+        Ok(Err(panic)) => crate::error::panicked(panic),
         Err(_) => {
             let millis = u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX);
             ApiError::RequestTimeout(millis).into_response()
