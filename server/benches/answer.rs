@@ -30,7 +30,10 @@ fn bench(c: &mut Criterion) {
     // 1,000 different customers: copies of one would walk the same path down every tree,
     // which the branch predictor learns, and flatter the figure.
     let batches = [
-        ("answer: 1,000-customer instances batch", varied_batch(1000)),
+        (
+            "answer: 1,000 different customers (instances batch)",
+            varied_batch(1000),
+        ),
         (
             "answer: 1,000 copies of one customer",
             format!(

@@ -64,6 +64,8 @@ pub struct RequestLimits {
 /// The innermost layer, so it also answers a handler's panic (500 `internal_error`, through
 /// [`crate::error::panicked`]) rather than have the connection dropped: every layer outside
 /// (CORS, compression, the frame's id, headers, log and metrics) then sees a plain answer.
+/// (What runs here outside the request's future, arming the timer and the 408 answer, is not
+/// covered; none of it panics on input.)
 /// `router.layer(from_fn_with_state(limits, limits::guard))`.
 pub async fn guard(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
     let within = async {

@@ -9,7 +9,8 @@
 //!
 //! Nothing is dropped: when the buffer holds [`CAPACITY`] bytes, loggers wait for the writer
 //! (a stalled stdout slows requests down rather than filling memory). Dropping the returned
-//! [`Flush`] guard writes what is left and stops the thread.
+//! [`Flush`] guard writes what is left and stops the thread; lines logged after that, or after
+//! the thread died, are dropped rather than waited for.
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -55,6 +56,9 @@ struct Pending {
     /// The writer is asleep until a line arrives (so a logger wakes it only then).
     writer_idle: bool,
     closing: bool,
+    /// The writer thread has ended (closed, or died): lines are dropped rather than waited
+    /// for, so no logger can hang on a writer that is gone.
+    stopped: bool,
 }
 
 impl BatchedWriter {
@@ -88,13 +92,16 @@ impl BatchedWriter {
         // is still taken whole rather than cut).
         while !pending.bytes.is_empty()
             && pending.bytes.len() + line.len() > CAPACITY
-            && !pending.closing
+            && !pending.stopped
         {
             pending = self
                 .shared
                 .room_made
                 .wait(pending)
                 .unwrap_or_else(|e| e.into_inner());
+        }
+        if pending.stopped {
+            return;
         }
         pending.bytes.extend_from_slice(line);
         if pending.writer_idle {
@@ -111,7 +118,10 @@ impl Shared {
     }
 
     fn write_until_closed(&self, mut output: impl Write) {
-        let mut batch = Vec::with_capacity(64 << 10);
+        // However this thread ends (closed, or a panic in `output`), loggers stop waiting.
+        let _stopped = StopOnExit(self);
+        let mut batch = Vec::with_capacity(BATCH_KEPT);
+        let mut failure_reported = false;
         loop {
             let closing = {
                 let mut pending = self.lock();
@@ -130,15 +140,39 @@ impl Shared {
             {
                 let mut pending = self.lock();
                 std::mem::swap(&mut pending.bytes, &mut batch);
+                // Once closing, this is the last batch: later lines are dropped, and a
+                // logger that keeps logging cannot hold the exit up.
+                pending.stopped = closing;
                 self.room_made.notify_all();
             }
-            // A failed write (stdout closed) loses these lines; there is nowhere to say so.
-            let _ = output.write_all(&batch).and_then(|()| output.flush());
+            // `write_all` retries short and interrupted writes; an error (stdout closed)
+            // loses this batch, which is said once on stderr.
+            if let Err(e) = output.write_all(&batch).and_then(|()| output.flush())
+                && !failure_reported
+            {
+                failure_reported = true;
+                eprintln!("log lines could not be written to stdout and are lost: {e}");
+            }
             batch.clear();
-            if closing && self.lock().bytes.is_empty() {
+            // A burst's buffer is not kept for good.
+            batch.shrink_to(BATCH_KEPT);
+            if closing {
                 return;
             }
         }
+    }
+}
+
+/// How much of a batch's buffer is kept between batches.
+const BATCH_KEPT: usize = 64 << 10;
+
+/// Marks the writer stopped and wakes any logger waiting for room.
+struct StopOnExit<'a>(&'a Shared);
+
+impl Drop for StopOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.lock().stopped = true;
+        self.0.room_made.notify_all();
     }
 }
 
@@ -263,6 +297,27 @@ mod tests {
         drop(flush);
         let written: usize = output.0.lock().unwrap().iter().map(Vec::len).sum();
         assert_eq!(written, 100 * 100_000);
+    }
+
+    #[test]
+    fn loggers_do_not_wait_for_a_writer_that_died() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                panic!("the output broke");
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (mut writer, flush) = BatchedWriter::spawn(Broken).unwrap();
+        let line = vec![b'z'; 100_000];
+        // Far more than the capacity: without the stop, the loggers would wait for ever.
+        for _ in 0..100 {
+            writer.write_all(&line).unwrap();
+        }
+        assert!(writer.shared.lock().stopped);
+        drop(flush);
     }
 
     #[test]
