@@ -198,12 +198,19 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
+    /// An output that keeps each `write` it is given (the log writer's tests count them).
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Recorded(pub(super) Arc<Mutex<Vec<Vec<u8>>>>);
 
-    impl std::io::Write for Captured {
+    impl Recorded {
+        pub(super) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().concat()).unwrap()
+        }
+    }
+
+    impl std::io::Write for Recorded {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
+            self.0.lock().unwrap().push(buf.to_vec());
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -213,7 +220,7 @@ mod tests {
 
     #[test]
     fn untrusted_values_cannot_forge_lines_or_drive_a_terminal() {
-        let captured = Captured::default();
+        let captured = Recorded::default();
         let sink = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
@@ -226,7 +233,7 @@ mod tests {
             let _entered = span.enter();
             tracing::info!(endpoint = %hostile, debugged = ?hostile, "got {}", hostile);
         });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(
             !text.contains('\u{1b}') && !text.contains('\u{202e}'),

@@ -209,19 +209,7 @@ impl<'a> MakeWriter<'a> for BatchedWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Recorded(Arc<Mutex<Vec<Vec<u8>>>>);
-
-    impl Write for Recorded {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().push(buf.to_vec());
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::telemetry::tests::Recorded;
 
     #[test]
     fn every_line_is_written_whole_in_order_and_in_few_writes() {

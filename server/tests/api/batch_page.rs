@@ -9,7 +9,7 @@ use model::{Backend, Model};
 use server::config::ApiKeyList;
 use server::testing::TestServer;
 
-use crate::helpers::between;
+use crate::helpers::{between, header};
 use crate::pages::Person;
 use crate::score::{cli, raw_file};
 
@@ -134,12 +134,7 @@ async fn a_clean_file_downloads_without_the_box_to_leave_rows_out() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-rows-rejected"], "0");
-    assert!(
-        response.headers()["content-disposition"]
-            .to_str()
-            .unwrap()
-            .starts_with("attachment;")
-    );
+    assert!(header(&response, "content-disposition").starts_with("attachment;"));
     let downloaded = response.bytes().await.unwrap();
     assert!(
         downloaded == run.stdout,
@@ -177,12 +172,7 @@ async fn the_summary_counts_lists_the_rejected_draws_the_spread_and_ranks_the_ri
     let response = person.upload(multipart("customers.csv", &file, &[])).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
-    assert!(
-        response.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("script-src 'self'")
-    );
+    assert!(header(&response, "content-security-policy").contains("script-src 'self'"));
     // (Leptos marks the joins of text nodes with `<!>`.)
     let html = response.text().await.unwrap().replace("<!>", "");
     assert!(!html.contains("style="), "CSP: no inline styles");

@@ -62,6 +62,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// An answer's header as text (the test fails if it is missing or not text).
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers()[name]
+        .to_str()
+        .unwrap_or_else(|_| panic!("{name} is not text"))
+}
+
 /// The text between `start` and the next `end` after it (a page's part, found by its markup).
 pub fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
     let from = text

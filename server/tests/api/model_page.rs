@@ -9,7 +9,7 @@ use model::scoring::FnScorer;
 use serde_json::Value;
 use server::testing::TestServer;
 
-use crate::helpers::{TestApp, between, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, between, header, spawn_app, spawn_app_with};
 use crate::web::{EXAMPLE_FORM, post_form_to};
 
 /// What Chromium sends when it navigates.
@@ -24,13 +24,6 @@ async fn get_model(app: &TestApp, accept: Option<&str>) -> reqwest::Response {
     request.send().await.expect("the server answers")
 }
 
-fn content_type(response: &reqwest::Response) -> String {
-    response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn scripts_get_json_and_browsers_get_the_page() {
     let app = spawn_app().await;
@@ -43,7 +36,7 @@ async fn scripts_get_json_and_browsers_get_the_page() {
         let response = get_model(&app, accept).await;
         assert_eq!(response.status(), 200, "{accept:?}");
         assert!(
-            content_type(&response).starts_with("application/json"),
+            header(&response, "content-type").starts_with("application/json"),
             "{accept:?}"
         );
         assert_eq!(response.headers()["vary"], "accept");
@@ -75,12 +68,12 @@ async fn scripts_get_json_and_browsers_get_the_page() {
     ] {
         let response = get_model(&app, Some(accept)).await;
         assert_eq!(response.status(), 200, "{accept}");
-        assert!(content_type(&response).starts_with("text/html"), "{accept}");
+        assert!(
+            header(&response, "content-type").starts_with("text/html"),
+            "{accept}"
+        );
         assert_eq!(response.headers()["vary"], "accept");
-        let csp = response.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let csp = header(&response, "content-security-policy").to_owned();
         assert!(
             csp.contains("style-src 'self'") && !csp.contains("unsafe-inline"),
             "{csp}"

@@ -9,7 +9,7 @@ use server::middleware::session::Sessions;
 use server::startup::Application;
 use server::testing::{TEST_SESSION_SECRET, TestServer, test_settings};
 
-use crate::helpers::sample_data_body;
+use crate::helpers::{header, sample_data_body};
 use crate::web::EXAMPLE_FORM;
 
 const KEY: &str = "page-key-0123456789abcdef";
@@ -110,7 +110,7 @@ fn with_key(s: &mut Settings) {
 }
 
 fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
+    header(response, "location").to_owned()
 }
 
 /// A page answer that predicted (the result's probability is on it).
@@ -189,10 +189,7 @@ async fn signing_in_sets_a_signed_cookie_naming_the_key_and_the_pages_predict() 
     let response = person.sign_in(KEY).await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/");
-    let set = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let set = header(&response, "set-cookie").to_owned();
     for attribute in [
         "HttpOnly",
         "Secure",
@@ -329,7 +326,7 @@ async fn signing_out_clears_the_cookie_and_the_pages_are_refused_again() {
     let response = person.post_form("/sign-out", "").await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/sign-in");
-    let cleared = response.headers()["set-cookie"].to_str().unwrap();
+    let cleared = header(&response, "set-cookie");
     assert!(cleared.starts_with("churn_session=;"), "{cleared}");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
     person.cookie = None;
@@ -345,7 +342,7 @@ async fn behind_a_stage_the_redirects_and_the_cookie_carry_the_prefix() {
     assert_eq!(location(&response), "/prod/sign-in");
     let response = person.sign_in(KEY).await;
     assert_eq!(location(&response), "/prod/");
-    let set = response.headers()["set-cookie"].to_str().unwrap();
+    let set = header(&response, "set-cookie");
     assert!(set.contains("Path=/prod;"), "{set}");
     assert_eq!(person.get("/").await.status(), 200);
 }
@@ -371,11 +368,7 @@ async fn a_page_prediction_spends_from_the_signed_in_keys_bucket() {
 
     let response = person.post_form("/form", EXAMPLE_FORM).await;
     assert_eq!(response.status(), 429);
-    let retry: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = header(&response, "retry-after").parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
     let html = response.text().await.unwrap();
     assert!(
@@ -446,11 +439,7 @@ async fn open_pages_predict_for_anyone_throttled_per_client_address() {
         }
         let response = person.post_form("/form", EXAMPLE_FORM).await;
         assert_eq!(response.status(), 429, "{what}");
-        let retry: u64 = response.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let retry: u64 = header(&response, "retry-after").parse().unwrap();
         assert!((1..=60).contains(&retry), "{what}: {retry}");
         let page = person.get("/sign-in").await.text().await.unwrap();
         assert!(page.contains("no sign-in is needed"), "{what}: {page}");

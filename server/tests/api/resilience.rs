@@ -16,7 +16,7 @@ use server::config::ApiKeyList;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{sample_data_body, sample_named, spawn_app_with};
+use crate::helpers::{header, sample_data_body, sample_named, spawn_app_with};
 use crate::hostile::{Outcome, parse};
 
 /// Long enough for anything but a hang.
@@ -916,11 +916,7 @@ async fn wrong_keys_are_throttled_per_client_address() {
         .await
         .unwrap();
     assert_eq!(throttled.status(), 429);
-    let wait: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait: u64 = header(&throttled, "retry-after").parse().unwrap();
     assert!((1..=20).contains(&wait), "{wait}");
     assert_eq!(
         keyed(&here, &url, KEY, None).await,

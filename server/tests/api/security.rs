@@ -9,7 +9,7 @@ use server::config::{ApiKeyList, Settings};
 use server::middleware::auth::sha256;
 use server::startup::Application;
 
-use crate::helpers::{sample_data_body, spawn_app, spawn_app_with};
+use crate::helpers::{header, sample_data_body, spawn_app, spawn_app_with};
 
 const KEY: &str = "test-key-0123456789abcdef";
 
@@ -234,10 +234,7 @@ async fn cors_is_off_by_default_and_allows_only_configured_origins() {
         response.headers()["access-control-allow-origin"],
         "https://app.example"
     );
-    let allowed = response.headers()["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let allowed = header(&response, "access-control-allow-headers").to_owned();
     assert!(allowed.contains("x-api-key"), "{allowed}");
     let response = preflight(app.url("/predict"), "https://evil.example")
         .await
@@ -258,12 +255,7 @@ async fn metrics_count_requests_predictions_and_rejections() {
     assert_eq!(status, 422);
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(header(&response, "content-type").starts_with("text/plain"));
     let text = response.text().await.unwrap();
     for needle in [
         r#"http_requests_total{route="/predict",status="200"}"#,

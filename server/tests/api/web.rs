@@ -8,7 +8,7 @@ use model::Backend;
 use model::scoring::{FnScorer, ScoreError};
 use server::testing::TestServer;
 
-use crate::helpers::{TestApp, sample_data_body, spawn_app};
+use crate::helpers::{TestApp, header, sample_data_body, spawn_app};
 
 /// The example customer as the form posts it (`application/x-www-form-urlencoded`).
 pub const EXAMPLE_FORM: &str = "credit_score=670&geography=France&gender=Male&age=38&tenure=7\
@@ -109,12 +109,7 @@ async fn the_stylesheet_is_served_immutable_and_the_page_weighs_under_40_kb() {
     );
     // From the security-headers layer: a stylesheet must never be sniffed as a script.
     assert_eq!(css.headers()["x-content-type-options"], "nosniff");
-    assert!(
-        css.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/css")
-    );
+    assert!(header(&css, "content-type").starts_with("text/css"));
     let css = css.text().await.unwrap();
     let weight = html.len() + css.len();
     assert!(
@@ -230,10 +225,7 @@ async fn a_failing_backend_is_said_plainly_with_a_reference_and_the_inputs_are_k
     .await;
     let response = post_form_to(&reqwest::Client::new(), &server.url("/form"), EXAMPLE_FORM).await;
     assert_eq!(response.status(), 503);
-    let id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let id = header(&response, "x-request-id").to_owned();
     let html = response.text().await.unwrap();
     assert!(
         html.contains("The prediction service is unavailable right now."),
