@@ -33,7 +33,7 @@ use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 /// once: the process is frozen between invocations, and lines still waiting could be lost.
 pub fn init(format: &str, runtime: Runtime) -> Option<Flush> {
     let terminal = std::io::stdout().is_terminal();
-    let default_filter = "info,tower_http=info";
+    let default_filter = "info";
     let batched = match runtime {
         Runtime::Lambda => None,
         Runtime::Server | Runtime::SageMakerContainer => {

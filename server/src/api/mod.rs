@@ -62,15 +62,8 @@ pub fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Resu
     let content_type = headers
         .get(CONTENT_TYPE)
         .map_or(&b""[..], HeaderValue::as_bytes);
-    // `essence` without its string: this runs on every prediction.
-    let without_parameters = content_type
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default();
-    if without_parameters
-        .trim_ascii()
-        .eq_ignore_ascii_case(expected.as_bytes())
-    {
+    // Compared in place, not through `essence`'s lower-cased copy: this runs on every prediction.
+    if without_parameters(content_type).eq_ignore_ascii_case(expected.as_bytes()) {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType {
@@ -80,15 +73,19 @@ pub fn require_content_type(headers: &HeaderMap, expected: &'static str) -> Resu
     }
 }
 
+/// A media type's bytes up to its parameters, trimmed: `Text/CSV; label_size=1` → `Text/CSV`.
+fn without_parameters(media_type: &[u8]) -> &[u8] {
+    media_type
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
+}
+
 /// A media type without its parameters, lower-cased: `Text/CSV; label_size=1` → `text/csv`.
 /// For Content-Type and each range of an Accept list.
 pub fn essence(media_type: &str) -> String {
-    media_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    String::from_utf8_lossy(without_parameters(media_type.as_bytes())).to_ascii_lowercase()
 }
 
 /// Reads a body up to `limit` bytes; larger bodies are refused without being buffered whole.
