@@ -155,10 +155,7 @@ impl ColumnWriter for LeverWriter<'_> {
 /// The engine's probabilities for `rows`.
 fn score(engine: &Engine<'_>, rows: &[Features]) -> Result<Vec<f64>, ScoreError> {
     match engine {
-        Engine::InProcess(model) => Ok(rows
-            .iter()
-            .map(|row| f64::from(model.probability(row)))
-            .collect()),
+        Engine::InProcess(model) => Ok(model.probabilities(rows)),
         Engine::Remote { scorer, block_on } => {
             block_on(scorer.score(rows)).map(|scores| scores.as_slice().to_vec())
         }

@@ -527,16 +527,13 @@ impl Job<'_> {
 
     /// One probability per valid row, in order.
     fn probabilities(&self, valid: &[Customer], chunk: &Chunk) -> Result<Vec<f64>, BatchError> {
+        let rows: Vec<Features> = valid.iter().map(Customer::features).collect();
         match self.engine {
-            Engine::InProcess(model) => Ok(valid
-                .iter()
-                .map(|c| f64::from(model.probability(&c.features())))
-                .collect()),
+            Engine::InProcess(model) => Ok(model.probabilities(&rows)),
             Engine::Remote { scorer, block_on } => {
                 if valid.is_empty() {
                     return Ok(Vec::new());
                 }
-                let rows: Vec<Features> = valid.iter().map(Customer::features).collect();
                 block_on(scorer.score(&rows))
                     .map(|scores| scores.as_slice().to_vec())
                     .map_err(|error| BatchError::Scoring {

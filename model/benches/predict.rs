@@ -1,10 +1,11 @@
-//! One customer's prediction with the bundled model (the bar: under 2 µs).
+//! One customer's prediction with the bundled model (the bar: under 2 µs), and 1,000
+//! different customers scored one by one and side by side (`Model::probabilities`).
 //! Compare with `python3 training/bench_xgboost.py` (XGBoost's `inplace_predict`) on the same machine.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use model::Model;
+use model::{FEATURE_COUNT, Features, Model};
 
 fn bench(c: &mut Criterion) {
     let model = Model::bundled().expect("bundled model loads");
@@ -12,9 +13,43 @@ fn bench(c: &mut Criterion) {
     c.bench_function("predict one customer (bundled model)", |b| {
         b.iter(|| model.probability(black_box(&features)))
     });
+    // Different customers take different paths down the trees, as a real batch does; one
+    // customer repeated would let the branch predictor learn its path.
+    let rows = fixture_rows(1000);
+    c.bench_function("1,000 different customers, one by one", |b| {
+        b.iter(|| {
+            black_box(&rows)
+                .iter()
+                .map(|x| f64::from(model.probability(x)))
+                .collect::<Vec<f64>>()
+        })
+    });
+    c.bench_function("1,000 different customers, side by side", |b| {
+        b.iter(|| model.probabilities(black_box(&rows)))
+    });
     c.bench_function("load bundled model", |b| {
         b.iter(|| Model::bundled().unwrap())
     });
+}
+
+/// The first `n` rows of the parity fixture (customers drawn by `training/parity_fixture.py`,
+/// some with missing values).
+fn fixture_rows(n: usize) -> Vec<Features> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/parity.csv");
+    let text = std::fs::read_to_string(path).expect("the parity fixture");
+    text.lines()
+        .skip(1)
+        .take(n)
+        .map(|line| {
+            let mut row = [f32::NAN; FEATURE_COUNT];
+            for (slot, cell) in row.iter_mut().zip(line.split(',')) {
+                if !cell.is_empty() {
+                    *slot = cell.parse().expect("a number");
+                }
+            }
+            row
+        })
+        .collect()
 }
 
 criterion_group!(benches, bench);

@@ -152,3 +152,41 @@ fn explanations_match_xgboosts_approximate_contributions() {
     assert!(rows >= 500);
     assert!(worst <= 1e-5, "max difference {worst}");
 }
+
+/// `Model::probabilities` (many rows side by side, no branches) gives each row exactly what
+/// `Model::probability` gives it, for every fixture model, every block remainder (batches of
+/// 0 to 17 rows) and missing values.
+#[test]
+fn scoring_many_rows_at_once_gives_each_row_its_one_row_probability_bit_for_bit() {
+    let models = [
+        ("bundled", Model::bundled().unwrap()),
+        (
+            "legacy-1.7.json",
+            Model::from_bytes(&std::fs::read(fixture("legacy-1.7.json")).unwrap(), 0.5).unwrap(),
+        ),
+    ];
+    let mut rows: Vec<Features> = read_parity_csv(&fixture("parity.csv"))
+        .into_iter()
+        .chain(read_parity_csv(&fixture("legacy-1.7-parity.csv")))
+        .map(|(x, _)| x)
+        .collect();
+    // Every field missing, and values exactly on a split (equal goes right).
+    rows.push([f32::NAN; model::FEATURE_COUNT]);
+    rows.push(model::Customer::sample().features());
+    for (name, model) in &models {
+        let one_by_one: Vec<f64> = rows
+            .iter()
+            .map(|x| f64::from(model.probability(x)))
+            .collect();
+        assert_eq!(model.probabilities(&rows), one_by_one, "{name}: all rows");
+        for len in 0..=17 {
+            let start = len * 7;
+            let slice = &rows[start..start + len];
+            assert_eq!(
+                model.probabilities(slice),
+                one_by_one[start..start + len],
+                "{name}: {len} rows"
+            );
+        }
+    }
+}

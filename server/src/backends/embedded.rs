@@ -27,10 +27,7 @@ impl Embedded {
 
 impl Scorer for Embedded {
     fn score<'a>(&'a self, rows: &'a [Features]) -> BoxFuture<'a, Result<Scores, ScoreError>> {
-        let scores = rows
-            .iter()
-            .map(|row| f64::from(self.model.probability(row)))
-            .collect();
+        let scores = self.model.probabilities(rows);
         Box::pin(std::future::ready(Scores::for_rows(scores, rows.len())))
     }
 
