@@ -8,6 +8,9 @@
 #   SKIP_BUILD=1 scripts/bench-http.sh  # reuse target/release as it is
 #   OURS_ENV='RUST_LOG=warn' scripts/bench-http.sh   # extra settings for ours (default: none)
 #   OURS_BIN=/tmp/churn-old SKIP_BUILD=1 scripts/bench-http.sh   # compare another build of ours
+#   OURS_BIN=target/release/examples/floor OURS_ARGS=--frame scripts/bench-http.sh
+#                                       # what our frame alone (ids, access log, metrics,
+#                                       # security headers) costs over the bare floor
 #
 # What it does:
 #   1. installs oha (pinned) from crates.io if it is missing (a few minutes to build);
@@ -35,6 +38,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 LATENCY_CONNECTIONS=${LATENCY_CONNECTIONS:-64}
 COLD_RUNS=${COLD_RUNS:-20}
 OURS_ENV=${OURS_ENV:-}
+OURS_ARGS=${OURS_ARGS:-}
 BODY='{"data":[670,1,38,7,0.0,2,1,1,77864.41,1,0,0]}'
 OURS=${OURS_BIN:-target/release/churn-predict}  # OURS_BIN: another build of ours, e.g. a copy of an older one
 FLOOR=${FLOOR_BIN:-target/release/examples/floor}  # FLOOR_BIN: a floor built elsewhere
@@ -80,7 +84,7 @@ OURS_PORT=$(free_port)
 # shellcheck disable=SC2086
 env -u RUST_LOG -u LOG_FORMAT -u METRICS_ENABLED -u API_KEYS -u API_KEYS_FILE -u MODEL_PATH \
     -u ENDPOINT_NAME -u MAX_CONCURRENT_REQUESTS HOST=127.0.0.1 PORT="$OURS_PORT" $OURS_ENV \
-    DRAIN_SECONDS=0 "$OURS" >>"$WORK/ours.log" 2>&1 &
+    DRAIN_SECONDS=0 "$OURS" $OURS_ARGS >>"$WORK/ours.log" 2>&1 &
 PIDS+=($!); OURS_PID=$!
 wait_healthy "$FLOOR_PORT"
 wait_healthy "$OURS_PORT"
@@ -135,7 +139,7 @@ warm() { oha --no-tui -z 1s -c 8 -m POST -H 'content-type: application/json' -d 
     "http://127.0.0.1:$1/predict" >/dev/null; }
 
 echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, oha $OHA_VERSION; load before: $(uptime | sed 's/.*load average/load average/')"
-echo "   ours: $OURS (defaults${OURS_ENV:+ + $OURS_ENV}; log → $WORK/ours.log), floor: $FLOOR"
+echo "   ours: $OURS${OURS_ARGS:+ $OURS_ARGS} (defaults${OURS_ENV:+ + $OURS_ENV}; log → $WORK/ours.log), floor: $FLOOR"
 warm "$FLOOR_PORT"; warm "$OURS_PORT"
 for conns in "$CONNECTIONS" "$LATENCY_CONNECTIONS"; do
     for round in $(seq "$ROUNDS"); do

@@ -6,14 +6,23 @@
 //! It lives in the `server` package so it links the very same axum, hyper, tokio and serde
 //! builds (versions and features) as `churn-predict`: the difference measured is our stack.
 //!
+//! With `--frame`, the same floor wrapped in our `middleware::frame` (request id, the request's
+//! log span and access line through our log writer, metrics, security headers), with logging
+//! and metrics set up as `churn-predict` sets them up: what that production framing alone costs
+//! over bare axum (scripts/bench-http.sh, `FLOOR_ARGS=--frame`).
+//!
 //! ```sh
 //! cargo build --release -p server --example floor
 //! target/release/examples/floor --port 3900   # or PORT=3900; binds 127.0.0.1
+//! target/release/examples/floor --port 3900 --frame > access.log
 //! ```
 
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use server::config::Runtime;
+use server::metrics::Sink;
 
 #[derive(Deserialize)]
 struct Request {
@@ -57,6 +66,15 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/predict", post(predict))
         .route("/healthz", get(|| async { "ok" }));
+    let framed = std::env::args().any(|a| a == "--frame");
+    // Kept to the end of `main`: the log lines still waiting are written when it drops.
+    let _flush = framed.then(|| server::telemetry::init("text", Runtime::Server));
+    let app = if framed {
+        Sink::for_runtime(Runtime::Server).install();
+        app.layer(from_fn(server::middleware::frame::frame))
+    } else {
+        app
+    };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port())).await?;
     eprintln!("floor listening on {}", listener.local_addr()?);
     axum::serve(listener, app).await
