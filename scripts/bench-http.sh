@@ -153,9 +153,10 @@ echo "   load after: $(uptime | sed 's/.*load average/load average/')"
 
 # ---- cold start -------------------------------------------------------------------------
 cleanup; PIDS=()
-COLD=$(python3 - "$OURS" "$FLOOR" "$COLD_RUNS" <<'EOF'
+COLD=$(OURS_ARGS="$OURS_ARGS" python3 - "$OURS" "$FLOOR" "$COLD_RUNS" <<'EOF'
 import os, socket, statistics, subprocess, sys, time
 ours, floor, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ours_args = os.environ.get("OURS_ARGS", "").split()
 
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -184,7 +185,7 @@ env = {k: v for k, v in os.environ.items()
        if k not in ("RUST_LOG", "LOG_FORMAT", "MODEL_PATH", "ENDPOINT_NAME", "API_KEYS",
                     "API_KEYS_FILE", "METRICS_ENABLED", "MAX_CONCURRENT_REQUESTS")}
 out = []
-for name, cmd in (("floor", [floor]), ("ours", [ours])):
+for name, cmd in (("floor", [floor]), ("ours", [ours] + ours_args)):
     first_200(cmd, env)  # page cache warm
     times = sorted(first_200(cmd, env) * 1e3 for _ in range(runs))
     out.append(f"{name} {statistics.median(times):.2f} {times[0]:.2f} {times[-1]:.2f}")

@@ -9,7 +9,8 @@
 //! With `--frame`, the same floor wrapped in our `middleware::frame` (request id, the request's
 //! log span and access line through our log writer, metrics, security headers), with logging
 //! and metrics set up as `churn-predict` sets them up: what that production framing alone costs
-//! over bare axum (scripts/bench-http.sh, `FLOOR_ARGS=--frame`).
+//! over bare axum:
+//! `OURS_BIN=target/release/examples/floor OURS_ARGS=--frame scripts/bench-http.sh`.
 //!
 //! ```sh
 //! cargo build --release -p server --example floor
@@ -68,7 +69,8 @@ async fn main() -> std::io::Result<()> {
         .route("/healthz", get(|| async { "ok" }));
     let framed = std::env::args().any(|a| a == "--frame");
     // Kept to the end of `main`: the log lines still waiting are written when it drops.
-    let _flush = framed.then(|| server::telemetry::init("text", Runtime::Server));
+    let format = std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".to_owned());
+    let _flush = framed.then(|| server::telemetry::init(&format, Runtime::Server));
     let app = if framed {
         Sink::for_runtime(Runtime::Server).install();
         app.layer(from_fn(server::middleware::frame::frame))

@@ -651,5 +651,16 @@ mod tests {
             refused,
             ModelError::Invalid("tree 0: node 1 has two parents".to_owned())
         );
+        // Two different splits sharing a child: 0 → (1, 2), 1 → (3, 4), 2 → (3, 5).
+        let shared = serde_json::json!([{
+            "left_children": [1, 3, 3, -1, -1, -1], "right_children": [2, 4, 5, -1, -1, -1],
+            "split_indices": [0, 1, 2, 0, 0, 0], "split_conditions": vec![1.0; 6],
+            "default_left": vec![0; 6],
+        }]);
+        let refused = Forest::from_bytes(&model("binary:logistic", "gbtree", shared)).unwrap_err();
+        assert_eq!(
+            refused,
+            ModelError::Invalid("tree 0: node 3 has two parents".to_owned())
+        );
     }
 }
