@@ -159,7 +159,11 @@ struct Figures {
 }
 
 impl Figures {
-    fn add_predictions(&mut self, backend: &'static str, predictions: &[Prediction]) {
+    fn add_predictions(
+        &mut self,
+        backend: &'static str,
+        predictions: impl Iterator<Item = Prediction>,
+    ) {
         self.backend = Some(backend);
         for p in predictions {
             match p.label {
@@ -263,23 +267,26 @@ fn with_figures(f: impl FnOnce(&mut Figures)) {
     }
 }
 
-fn record_predictions(backend: &'static str, predictions: &[Prediction]) {
+/// Counts a backend's answers by label and records their probabilities (labelled by the one
+/// threshold rule, [`Prediction::new`], without building a list a batch would not need).
+fn record_predictions(backend: &'static str, scores: &Scores, threshold: f64) {
+    let predictions = || {
+        scores
+            .as_slice()
+            .iter()
+            .map(move |&p| Prediction::new(p, threshold))
+    };
     match sink() {
         Some(Sink::Prometheus(_)) => {
             let handles = BackendHandles::of(backend);
-            let exits = predictions
-                .iter()
-                .filter(|p| p.label == Label::WillExit)
-                .count() as u64;
+            let exits = predictions().filter(|p| p.label == Label::WillExit).count() as u64;
             handles.will_exit.increment(exits);
-            handles
-                .will_not_exit
-                .increment(predictions.len() as u64 - exits);
-            for p in predictions {
+            handles.will_not_exit.increment(scores.len() as u64 - exits);
+            for p in predictions() {
                 handles.probability.record(p.probability);
             }
         }
-        Some(Sink::Emf) => with_figures(|f| f.add_predictions(backend, predictions)),
+        Some(Sink::Emf) => with_figures(|f| f.add_predictions(backend, predictions())),
         None => {}
     }
 }
@@ -453,15 +460,15 @@ impl Scorer for Observed {
             let result = self.inner.score(rows).await;
             match &result {
                 Ok(scores) => {
-                    let predictions = scores.predictions(info.threshold);
-                    record_predictions(info.kind, &predictions);
+                    record_predictions(info.kind, scores, info.threshold);
                     access_log::note(|notes| {
-                        if let [one] = predictions.as_slice() {
+                        if let [probability] = scores.as_slice() {
+                            let one = Prediction::new(*probability, info.threshold);
                             notes.label = Some(one.label.as_str());
                             notes.probability = Some(one.probability);
                         } else {
                             notes.label = Some("batch");
-                            notes.batch = Some(predictions.len());
+                            notes.batch = Some(scores.len());
                         }
                     });
                 }
@@ -501,7 +508,7 @@ mod tests {
         let predictions: Vec<Prediction> = (0..1000)
             .map(|i| Prediction::new(f64::from(i) / 1000.0, 0.5))
             .collect();
-        figures.add_predictions("embedded", &predictions);
+        figures.add_predictions("embedded", predictions.into_iter());
         let doc = figures.emf_document(1_700_000_000_000);
         let line = doc.to_string();
         assert!(!line.contains('\n'), "one line: {line}");
