@@ -5,7 +5,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use model::{FEATURE_COUNT, Features, Model};
+use model::{Features, Model};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn bench(c: &mut Criterion) {
     let model = Model::bundled().expect("bundled model loads");
@@ -33,22 +36,13 @@ fn bench(c: &mut Criterion) {
 }
 
 /// The first `n` rows of the parity fixture (customers drawn by `training/parity_fixture.py`,
-/// some with missing values).
+/// some with missing values), read by the tests' own fixture reader.
 fn fixture_rows(n: usize) -> Vec<Features> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/parity.csv");
-    let text = std::fs::read_to_string(path).expect("the parity fixture");
-    text.lines()
-        .skip(1)
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity.csv");
+    common::read_fixture_csv(&path)
+        .into_iter()
         .take(n)
-        .map(|line| {
-            let mut row = [f32::NAN; FEATURE_COUNT];
-            for (slot, cell) in row.iter_mut().zip(line.split(',')) {
-                if !cell.is_empty() {
-                    *slot = cell.parse().expect("a number");
-                }
-            }
-            row
-        })
+        .map(|row| row.features)
         .collect()
 }
 
