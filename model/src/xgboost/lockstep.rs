@@ -58,6 +58,9 @@ pub(super) struct Lockstep {
     steps: Vec<Step>,
     /// Each tree's root and depth (the steps that reach any of its leaves), in tree order.
     trees: Vec<(u32, u32)>,
+    /// The depth of each group of [`TREES`] consecutive trees (its deepest tree's), for
+    /// [`Lockstep::margin`].
+    group_depths: Vec<u32>,
 }
 
 impl Lockstep {
@@ -98,7 +101,15 @@ impl Lockstep {
             }
             trees.push((place as u32, depth));
         }
-        Lockstep { steps, trees }
+        let group_depths = trees
+            .chunks_exact(TREES)
+            .map(|group| group.iter().map(|&(_, depth)| depth).max().unwrap_or(0))
+            .collect();
+        Lockstep {
+            steps,
+            trees,
+            group_depths,
+        }
     }
 
     /// Adds every tree's leaf for each row to `margins` (one per row, holding the base margin).
@@ -120,9 +131,8 @@ impl Lockstep {
     pub(super) fn margin(&self, row: &Features, mut margin: f32) -> f32 {
         let row = widen(row);
         let mut groups = self.trees.chunks_exact(TREES);
-        for group in &mut groups {
+        for (group, &depth) in (&mut groups).zip(&self.group_depths) {
             let mut at: [u32; TREES] = std::array::from_fn(|t| group[t].0);
-            let depth = group.iter().map(|&(_, depth)| depth).max().unwrap_or(0);
             for _ in 0..depth {
                 for index in &mut at {
                     *index = self.child(*index, &row);
