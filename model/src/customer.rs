@@ -483,6 +483,13 @@ mod tests {
                 .to_string();
             assert!(err.contains("exactly one"), "{one_hot:?}: {err}");
         }
+        for (column, geography) in Geography::ALL.into_iter().enumerate() {
+            let mut values = SAMPLE;
+            values[9..].fill(0.0);
+            values[9 + column] = 1.0;
+            let customer = Customer::from_vector(&vector(&values), At::named("data")).unwrap();
+            assert_eq!(customer.geography, geography, "column {column}");
+        }
     }
 
     #[test]
