@@ -439,12 +439,11 @@ async fn open_pages_predict_for_anyone_throttled_per_client_address() {
         }
         let response = person.post_form("/form", EXAMPLE_FORM).await;
         let status = response.status();
-        let retry = response.headers().get("retry-after").cloned();
         if status != 429 {
             let page = response.text().await.unwrap_or_default();
             panic!("{what}: the third prediction was answered {status}, not 429:\n{page}");
         }
-        let retry: u64 = retry.unwrap().to_str().unwrap().parse().unwrap();
+        let retry: u64 = header(&response, "retry-after").parse().unwrap();
         assert!((1..=60).contains(&retry), "{what}: {retry}");
         let page = person.get("/sign-in").await.text().await.unwrap();
         assert!(page.contains("no sign-in is needed"), "{what}: {page}");
