@@ -279,12 +279,13 @@ fn record_predictions(backend: &'static str, scores: &Scores, threshold: f64) {
     match sink() {
         Some(Sink::Prometheus(_)) => {
             let handles = BackendHandles::of(backend);
-            let exits = predictions().filter(|p| p.label == Label::WillExit).count() as u64;
-            handles.will_exit.increment(exits);
-            handles.will_not_exit.increment(scores.len() as u64 - exits);
+            let mut exits = 0;
             for p in predictions() {
+                exits += u64::from(p.label == Label::WillExit);
                 handles.probability.record(p.probability);
             }
+            handles.will_exit.increment(exits);
+            handles.will_not_exit.increment(scores.len() as u64 - exits);
         }
         Some(Sink::Emf) => with_figures(|f| f.add_predictions(backend, predictions())),
         None => {}
