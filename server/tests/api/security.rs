@@ -269,6 +269,55 @@ async fn metrics_count_requests_predictions_and_rejections() {
     }
 }
 
+/// The counters by label move with what was answered. The recorder is the process's, shared
+/// with tests running alongside, so the counts can only be checked to have grown by at least
+/// this batch's labels.
+#[tokio::test]
+async fn predictions_are_counted_by_their_label() {
+    let app = spawn_app().await;
+    let count = |text: &str, label: &str| -> u64 {
+        let series = format!(r#"predictions_total{{label="{label}",backend="embedded"}} "#);
+        text.lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let metrics = || async {
+        let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    };
+    let before = metrics().await;
+    // Older, inactive, German, three products (the answer bench's leaver), and the sample.
+    let leaver = "[500, 0, 62, 2, 120000.0, 3, 1, 0, 100000.0, 0, 1, 0]";
+    let sample = "[670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]";
+    let body = format!(r#"{{"instances": [{leaver}, {leaver}, {leaver}, {sample}, {sample}]}}"#);
+    let (status, answer) = app.post_json("/predict", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let labels: Vec<&str> = answer["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "Will Exit",
+            "Will Exit",
+            "Will Exit",
+            "Will Not Exit",
+            "Will Not Exit"
+        ]
+    );
+    let after = metrics().await;
+    for (label, answered) in [("Will Exit", 3), ("Will Not Exit", 2)] {
+        let grown = count(&after, label) - count(&before, label);
+        assert!(
+            grown >= answered,
+            "{label}: grew by {grown}, {answered} answered"
+        );
+    }
+}
+
 #[tokio::test]
 async fn metrics_can_be_turned_off() {
     let app = spawn_app_with(|s| s.metrics_enabled = false).await;
