@@ -1,5 +1,6 @@
 //! The prediction and explanation paths allocate nothing (beyond a reusable scratch buffer,
-//! which the bundled model never needs): a counting global allocator watches them.
+//! which the bundled model never needs), and a batch only its answer: a counting global
+//! allocator watches them.
 //! (Its own test binary, so no other test's allocations are counted.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -126,4 +127,25 @@ fn the_recursive_method_allocates_only_its_scratch_buffer_once() {
         1,
         "one allocation: the scratch buffer growing"
     );
+}
+
+#[test]
+fn scoring_a_batch_allocates_only_its_answer() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let model = Model::bundled().unwrap();
+    // 1,001 rows: 15 full chunks of margins, then 41 rows: 5 blocks and one row on its own.
+    let rows: Vec<_> = (0..1001)
+        .map(|i| {
+            let mut features = sample().features();
+            features[2] = 18.0 + (i % 70) as f32;
+            features
+        })
+        .collect();
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let probabilities = model.probabilities(std::hint::black_box(&rows));
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    assert_eq!(probabilities.len(), rows.len());
+    assert_eq!(after - before, 1, "one allocation: the answer");
 }
