@@ -16,7 +16,8 @@ use crate::helpers::{
 };
 
 /// Older, inactive, German, three products: the data's classic leaver.
-const LEAVER: &str = r#"{"data": [500, 0, 62, 2, 120000.0, 3, 1, 0, 100000.0, 0, 1, 0]}"#;
+pub(crate) const LEAVER: &str =
+    r#"{"data": [500, 0, 62, 2, 120000.0, 3, 1, 0, 100000.0, 0, 1, 0]}"#;
 
 const ACTIONABLE: [&str; 3] = ["is_active_member", "has_cr_card", "num_of_products"];
 

@@ -9,7 +9,7 @@ use server::config::{ApiKeyList, Settings};
 use server::middleware::auth::sha256;
 use server::startup::Application;
 
-use crate::helpers::{header, sample_data_body, spawn_app, spawn_app_with};
+use crate::helpers::{header, sample_data_body, sample_row, spawn_app, spawn_app_with};
 
 const KEY: &str = "test-key-0123456789abcdef";
 
@@ -286,11 +286,10 @@ async fn predictions_are_counted_by_their_label() {
         response.text().await.unwrap()
     };
     let before = metrics().await;
-    // Older, inactive, German, three products (the answer bench's leaver), and the sample.
-    let leaver = "[500, 0, 62, 2, 120000.0, 3, 1, 0, 100000.0, 0, 1, 0]";
-    let sample = "[670, 1, 38, 7, 0.0, 2, 1, 1, 77864.41, 1, 0, 0]";
-    let body = format!(r#"{{"instances": [{leaver}, {leaver}, {leaver}, {sample}, {sample}]}}"#);
-    let (status, answer) = app.post_json("/predict", &body).await;
+    let leaver: serde_json::Value = serde_json::from_str(crate::explain::LEAVER).unwrap();
+    let (leaver, sample) = (&leaver["data"], sample_row());
+    let body = serde_json::json!({"instances": [leaver, leaver, leaver, sample, sample]});
+    let (status, answer) = app.post_json("/predict", &body.to_string()).await;
     assert_eq!(status, 200, "{answer}");
     let labels: Vec<&str> = answer["predictions"]
         .as_array()
