@@ -22,7 +22,7 @@ use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use server::config::Runtime;
+use server::config::{Runtime, Settings};
 use server::metrics::Sink;
 
 #[derive(Deserialize)]
@@ -69,7 +69,10 @@ async fn main() -> std::io::Result<()> {
         .route("/healthz", get(|| async { "ok" }));
     let framed = std::env::args().any(|a| a == "--frame");
     // Kept to the end of `main`: the log lines still waiting are written when it drops.
-    let format = std::env::var("LOG_FORMAT").unwrap_or_else(|_| "text".to_owned());
+    // LOG_FORMAT as `churn-predict` reads it (its documented default, its allowed values).
+    let format = Settings::from_env()
+        .expect("LOG_FORMAT: text or json")
+        .log_format;
     let _flush = framed.then(|| server::telemetry::init(&format, Runtime::Server));
     let app = if framed {
         Sink::for_runtime(Runtime::Server).install();
