@@ -328,7 +328,7 @@ impl Rule {
         match *self {
             Rule::Whole { min, max } if n >= min as f64 && n <= max as f64 => {
                 // Within an i64 range, the round trip through i64 is exact for whole numbers
-                // only; unlike `fract`, it compiles to two instructions, not a libm call.
+                // only; unlike `fract`, it is a few instructions, not a call into libm.
                 if (n as i64) as f64 == n {
                     Ok(n)
                 } else {

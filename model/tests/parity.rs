@@ -170,7 +170,8 @@ fn scoring_many_rows_at_once_gives_each_row_its_one_row_probability_bit_for_bit(
         .chain(read_parity_csv(&fixture("legacy-1.7-parity.csv")))
         .map(|(x, _)| x)
         .collect();
-    // Every field missing, and values exactly on a split (equal goes right).
+    // Every field missing, and the original project's sample customer. (Values exactly on a
+    // split, ±∞ and −0 are probed against a plain walk in `lockstep.rs`'s unit test.)
     rows.push([f32::NAN; model::FEATURE_COUNT]);
     rows.push(model::Customer::sample().features());
     for (name, model) in &models {
